@@ -1,0 +1,44 @@
+"""What every target function gets: the source graph, the preprocessing and the calibration set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtimes.manifest import Preprocess, Requirements, TensorSpec
+from runtimes.processing import Array, to_input
+
+from .onnxinfo import OnnxInfo, make_static
+
+
+@dataclass
+class BuildContext:
+    source: Path
+    info: OnnxInfo
+    pre: Preprocess
+    calib: Array  # uint8 NxHxWx3
+    workdir: Path
+    progress: Callable[[str], None]
+    _static: Path | None = None
+
+    def calib_tensors(self, spec: TensorSpec | None = None) -> Array:
+        """The calibration set as float inputs in the source graph's layout."""
+        return to_input(self.calib, self.pre, spec or self.info.input.model_copy(update={"dtype": "float32"}))
+
+    def static_onnx(self) -> Path:
+        if self._static is None:
+            self._static = make_static(self.source, self.workdir / "static.onnx", self.info)
+        return self._static
+
+
+@dataclass
+class TargetOutput:
+    """A built artifact: files relative to the bundle root, and how to feed it."""
+
+    files: list[str]
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    requires: Requirements = field(default_factory=Requirements)
+    settings: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,23 @@
+"""Errors of the builder; each message names the file, flag or target at fault."""
+
+from __future__ import annotations
+
+
+class BuilderError(Exception):
+    """Base class; shown to the user as is."""
+
+
+class ModelInputError(BuilderError):
+    """The model file is missing, not a model, or ambiguous."""
+
+
+class CalibrationError(BuilderError):
+    """The calibration or validation set is empty, unreadable or overlapping."""
+
+
+class OutputError(BuilderError):
+    """The output directory cannot be used."""
+
+
+class TargetFailed(BuilderError):
+    """One target could not be built; the others go on."""

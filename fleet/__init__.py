@@ -1,0 +1,1 @@
+"""Topics, messages, the MQTT client, bundle transfer and the `edgectl` command line."""

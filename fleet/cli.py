@@ -1,0 +1,165 @@
+"""`edgectl`: build bundles, manage keys and toolchains, and (from the fleet issue) status and push.
+
+Every `--json` prints exactly one JSON document on stdout; logs and progress go to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from runtimes.errors import RuntimesError
+
+from . import keys as keys_mod
+from . import toolchain as toolchain_mod
+from .errors import FleetError
+
+app = typer.Typer(help="edgectl: put a vision model on a fleet of edge devices.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="The Ed25519 key pair that signs bundles.", no_args_is_help=True)
+toolchain_app = typer.Typer(help="Isolated converter environments (explicit installs only).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(toolchain_app, name="toolchain")
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Converters (NNCF, ONNX Runtime, TensorFlow) print to stdout, some from C: move fd 1 to stderr so
+    stdout carries only our one JSON document."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real fd 1 (embedded use): nothing to protect
+        yield
+        return
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for ours in ("fleet", "builder", "runtimes", "agent"):
+        logging.getLogger(ours).setLevel(logging.INFO)
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+
+
+@keys_app.command("init")
+def keys_init(force: Annotated[bool, typer.Option(help="Replace an existing key.")] = False) -> None:
+    """Create the signing key pair."""
+    try:
+        key = keys_mod.init(force=force)
+    except FleetError as exc:
+        raise fail(str(exc)) from exc
+    err.print(f"created key {key.key_id} at {key.path}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Show the signing key's id and where it lives."""
+    try:
+        key = keys_mod.load()
+    except FleetError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(f"{key.key_id}  {key.path}")
+
+
+@keys_app.command("export")
+def keys_export() -> None:
+    """Print the public key (PEM) that devices trust."""
+    try:
+        key = keys_mod.load()
+    except FleetError as exc:
+        raise fail(str(exc)) from exc
+    sys.stdout.write(key.public_pem.decode())
+
+
+@toolchain_app.command("install")
+def toolchain_install(name: Annotated[str, typer.Argument(help="Toolchain name, e.g. tflite.")]) -> None:
+    """Create an isolated converter environment (a few minutes, about 2 GB for tflite)."""
+    try:
+        chain = toolchain_mod.lookup(name)
+        with err.status(f"installing toolchain {name}: {', '.join(chain.packages)}") as status:
+            where = toolchain_mod.install(name, lambda line: status.update(f"{name}: {line[:100]}"))
+    except FleetError as exc:
+        raise fail(str(exc)) from exc
+    err.print(f"toolchain {name} ready at {where}")
+
+
+@toolchain_app.command("status")
+def toolchain_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Which toolchains are installed."""
+    rows = {n: {"installed": toolchain_mod.stamp(n) is not None, "path": str(toolchain_mod.env_dir(n)),
+                "packages": list(t.packages)} for n, t in toolchain_mod.TOOLCHAINS.items()}
+    if as_json:
+        emit_json(rows)
+        return
+    for name, row in rows.items():
+        typer.echo(f"{name:8} {'installed' if row['installed'] else 'missing':9} {row['path']}")
+
+
+@app.command()
+def build(
+    model: Annotated[Path, typer.Argument(help="ONNX, SavedModel dir, Keras, .tflite or PyTorch .pt2.")],
+    calib: Annotated[Path, typer.Option(help="Folder of images or a video for INT8 calibration.")],
+    out: Annotated[Path, typer.Option(help="Output bundle directory.")],
+    val: Annotated[Path | None, typer.Option(help="Validation images (default: split from --calib).")] = None,
+    targets: Annotated[str, typer.Option(help="Comma-separated targets, or 'all'.")] = "all",
+    name: Annotated[str | None, typer.Option(help="Model name (default: file stem).")] = None,
+    version: Annotated[int, typer.Option(help="Monotonic model version.")] = 1,
+    labels: Annotated[Path | None, typer.Option(help="Labels file, one per line.")] = None,
+    task: Annotated[str, typer.Option(help="classify or detect.")] = "classify",
+    preprocess: Annotated[str | None, typer.Option(help="JSON preprocess spec (see docs/bundle.md).")] = None,
+    input_name: Annotated[str | None, typer.Option("--input", help="Input tensor, when there are several.")] = None,
+    min_top1: Annotated[float, typer.Option(help="Minimum top-1 agreement of INT8 artifacts.")] = 0.90,
+    min_top5: Annotated[float, typer.Option(help="Minimum reference-in-top-5 of INT8 artifacts.")] = 0.98,
+    min_top1_fp16: Annotated[float, typer.Option(help="Minimum top-1 agreement of FP16 artifacts.")] = 0.97,
+    strict: Annotated[bool, typer.Option(help="Fail the build when any target fails or is rejected.")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite a non-empty --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Build a signed bundle of per-target artifacts from one model."""
+    from builder import api  # lazy: a device never installs the builder's converters
+    from builder.errors import BuilderError
+
+    request = api.BuildRequest(
+        model=model, calib=calib, val=val, out=out, targets=targets, name=name, version=version, labels=labels,
+        task=task, preprocess=preprocess, input_name=input_name, min_top1=min_top1, min_top5=min_top5,
+        min_top1_fp16=min_top1_fp16, strict=strict, force=force)
+    try:
+        with stdout_to_stderr():
+            summary = api.build(request, console=err)
+    except (BuilderError, FleetError, RuntimesError) as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        emit_json(summary)
+    if strict and any(t["status"] != "ok" for t in summary["targets"]):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    setup_logging()
+    app()

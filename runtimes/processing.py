@@ -1,0 +1,186 @@
+"""Pre- and post-processing, written once and driven by the manifest.
+
+Adapters only turn tensors into tensors; everything between a camera frame and a label is here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import ProcessingError
+from .manifest import Postprocess, Preprocess, TensorSpec
+
+Array = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class Transform:
+    """Maps model-input pixel coordinates back to the source frame: src = (xy - pad) / scale + offset."""
+
+    scale_x: float
+    scale_y: float
+    pad_x: float = 0.0
+    pad_y: float = 0.0
+    offset_x: float = 0.0
+    offset_y: float = 0.0
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: int
+    score: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in source-frame pixels
+
+
+def resize_frame(frame_bgr: Array, pre: Preprocess) -> tuple[Array, Transform]:
+    """A BGR camera frame → uint8 HxWx3 in the model's colour order, and the transform back."""
+    import cv2
+
+    if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+        raise ProcessingError(f"expected an HxWx3 frame, got shape {frame_bgr.shape}")
+    if pre.resize == "letterbox":
+        img, tf = _letterbox(frame_bgr, pre, cv2)
+    elif pre.resize == "center_crop":
+        img, tf = _center_crop(frame_bgr, pre, cv2)
+    else:
+        h, w = frame_bgr.shape[:2]
+        img = cv2.resize(frame_bgr, (pre.width, pre.height), interpolation=cv2.INTER_LINEAR)
+        tf = Transform(pre.width / w, pre.height / h)
+    if pre.colour == "RGB":
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img, tf
+
+
+def _letterbox(frame: Array, pre: Preprocess, cv2: Any) -> tuple[Array, Transform]:
+    h, w = frame.shape[:2]
+    scale = min(pre.width / w, pre.height / h)
+    nw, nh = round(w * scale), round(h * scale)
+    resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    out = np.full((pre.height, pre.width, 3), 114, dtype=np.uint8)
+    px, py = (pre.width - nw) // 2, (pre.height - nh) // 2
+    out[py : py + nh, px : px + nw] = resized
+    return out, Transform(scale, scale, px, py)
+
+
+def _center_crop(frame: Array, pre: Preprocess, cv2: Any) -> tuple[Array, Transform]:
+    h, w = frame.shape[:2]
+    # Keep the model's aspect ratio, then keep crop_fraction of the largest such window.
+    aspect = pre.width / pre.height
+    cw, ch = (w, w / aspect) if w / h < aspect else (h * aspect, h)
+    cw, ch = int(cw * pre.crop_fraction), int(ch * pre.crop_fraction)
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    crop = frame[y0 : y0 + ch, x0 : x0 + cw]
+    img = cv2.resize(crop, (pre.width, pre.height), interpolation=cv2.INTER_AREA)
+    return img, Transform(pre.width / cw, pre.height / ch, 0, 0, x0, y0)
+
+
+def to_input(images: Array, pre: Preprocess, spec: TensorSpec) -> Array:
+    """uint8 NxHxWx3 images (model colour order) → the tensor this artifact's input expects."""
+    if images.ndim == 3:
+        images = images[None]
+    if spec.dtype == "uint8" and spec.quant is not None and raw_pixels_match(pre, spec):
+        tensor: Array = images.astype(np.uint8, copy=False)
+    elif spec.dtype in ("uint8", "int8") and spec.quant is not None:
+        x = _normalise(images, pre)
+        info = np.iinfo(np.dtype(spec.dtype))
+        q = np.rint(x / spec.quant.scale + spec.quant.zero_point)
+        tensor = np.clip(q, info.min, info.max).astype(spec.dtype)
+    elif spec.dtype == "uint8":
+        tensor = images.astype(np.uint8, copy=False)
+    else:
+        tensor = _normalise(images, pre).astype(spec.dtype, copy=False)
+    if spec.layout == "NCHW":
+        tensor = np.ascontiguousarray(tensor.transpose(0, 3, 1, 2))
+    return tensor
+
+
+def raw_pixels_match(pre: Preprocess, spec: TensorSpec) -> bool:
+    """True when quantising the normalised input gives back the raw pixel: (p - mean) / std = (p - zp) * scale."""
+    q = spec.quant
+    if q is None:
+        return False
+    pairs = zip(pre.mean, pre.std, strict=True)
+    return all(abs(s * q.scale - 1) < 1e-6 and abs(m - q.zero_point) < 1e-6 for m, s in pairs)
+
+
+def _normalise(images: Array, pre: Preprocess) -> Array:
+    mean = np.asarray(pre.mean, dtype=np.float32)
+    inv_std = 1.0 / np.asarray(pre.std, dtype=np.float32)
+    out: Array = (images.astype(np.float32) - mean) * inv_std
+    return out
+
+
+def dequantize(tensor: Array, spec: TensorSpec) -> Array:
+    if spec.quant is None:
+        return tensor.astype(np.float32, copy=False)
+    out: Array = (tensor.astype(np.float32) - spec.quant.zero_point) * spec.quant.scale
+    return out
+
+
+def probabilities(output: Array, post: Postprocess) -> Array:
+    """Class scores as probabilities, one row per image."""
+    logits = output.reshape(output.shape[0], -1).astype(np.float32)
+    if not post.apply_softmax:
+        return logits
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    probs: Array = e / e.sum(axis=1, keepdims=True)
+    return probs
+
+
+def top_k(probs: Array, k: int) -> list[list[tuple[int, float]]]:
+    idx = np.argsort(-probs, axis=1)[:, :k]
+    return [[(int(i), float(row[i])) for i in ids] for row, ids in zip(probs, idx, strict=True)]
+
+
+def detections(output: Array, post: Postprocess, tf: Transform) -> list[Detection]:
+    """YOLO-style rows (cx, cy, w, h, class scores…) for one image → NMS'd boxes in frame pixels."""
+    rows = output.reshape(-1, output.shape[-1]).astype(np.float32)
+    scores = rows[:, 4:]
+    labels = scores.argmax(axis=1)
+    best = scores[np.arange(len(rows)), labels]
+    keep = best >= post.score_threshold
+    rows, labels, best = rows[keep], labels[keep], best[keep]
+    boxes = np.stack([rows[:, 0] - rows[:, 2] / 2, rows[:, 1] - rows[:, 3] / 2,
+                      rows[:, 0] + rows[:, 2] / 2, rows[:, 1] + rows[:, 3] / 2], axis=1)
+    chosen = nms(boxes, best, labels, post.iou_threshold)[: post.max_detections]
+    return [Detection(int(labels[i]), float(best[i]), _to_frame(boxes[i], tf)) for i in chosen]
+
+
+def _to_frame(box: Array, tf: Transform) -> tuple[float, float, float, float]:
+    x1 = (box[0] - tf.pad_x) / tf.scale_x + tf.offset_x
+    y1 = (box[1] - tf.pad_y) / tf.scale_y + tf.offset_y
+    x2 = (box[2] - tf.pad_x) / tf.scale_x + tf.offset_x
+    y2 = (box[3] - tf.pad_y) / tf.scale_y + tf.offset_y
+    return float(x1), float(y1), float(x2), float(y2)
+
+
+def iou(box: Array, others: Array) -> Array:
+    x1 = np.maximum(box[0], others[:, 0])
+    y1 = np.maximum(box[1], others[:, 1])
+    x2 = np.minimum(box[2], others[:, 2])
+    y2 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    out: Array = inter / np.maximum(area + areas - inter, 1e-9)
+    return out
+
+
+def nms(boxes: Array, scores: Array, labels: Array, threshold: float) -> list[int]:
+    """Greedy per-class non-maximum suppression; indices by descending score."""
+    order = list(np.argsort(-scores))
+    kept: list[int] = []
+    while order:
+        i = order.pop(0)
+        kept.append(int(i))
+        if not order:
+            break
+        rest = np.asarray(order)
+        overlap = iou(boxes[i], boxes[rest])
+        order = [int(j) for j, o in zip(rest, overlap, strict=True) if o < threshold or labels[j] != labels[i]]
+    return kept

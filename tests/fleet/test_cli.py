@@ -1,0 +1,70 @@
+"""The `edgectl` command line through typer's CliRunner."""
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fleet.cli import app
+from runtimes.signing import key_id
+
+runner = CliRunner()
+
+
+def test_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("build", "keys", "toolchain"):
+        assert command in result.output
+
+
+def test_keys_init_list_export(tmp_path: Path, monkeypatch: object) -> None:
+    import os
+
+    os.environ["EDGECTL_HOME"] = str(tmp_path)
+    try:
+        assert runner.invoke(app, ["keys", "init"]).exit_code == 0
+        again = runner.invoke(app, ["keys", "init"])
+        assert again.exit_code == 2 and "--force" in again.output
+        exported = runner.invoke(app, ["keys", "export"])
+        assert exported.exit_code == 0 and exported.output.startswith("-----BEGIN PUBLIC KEY-----")
+        listed = runner.invoke(app, ["keys", "list"])
+        assert key_id(exported.output.encode()) in listed.output
+    finally:
+        os.environ.pop("EDGECTL_HOME")
+
+
+def test_keys_export_without_key_says_how(tmp_path: Path) -> None:
+    import os
+
+    os.environ["EDGECTL_HOME"] = str(tmp_path)
+    try:
+        result = runner.invoke(app, ["keys", "export"])
+    finally:
+        os.environ.pop("EDGECTL_HOME")
+    assert result.exit_code == 2 and "edgectl keys init" in result.output
+
+
+def test_build_json_is_one_document(tmp_path: Path, media: Path) -> None:
+    from tests.conftest import MODEL
+
+    result = runner.invoke(app, ["build", str(MODEL), "--calib", str(media / "calib"), "--val", str(media / "val"),
+                                 "--targets", "onnx-fp32", "--out", str(tmp_path / "b"), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["targets"][0]["target"] == "onnx-fp32" and doc["targets"][0]["status"] == "ok"
+    assert set(doc) == {"bundle", "seconds", "targets"}
+
+
+def test_build_bad_target_is_a_clear_error(tmp_path: Path, media: Path) -> None:
+    from tests.conftest import MODEL
+
+    result = runner.invoke(app, ["build", str(MODEL), "--calib", str(media / "calib"), "--targets", "onnx-fp64",
+                                 "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "onnx-fp64" in result.output
+
+
+def test_toolchain_status_json() -> None:
+    result = runner.invoke(app, ["toolchain", "status", "--json"])
+    assert result.exit_code == 0
+    assert "tflite" in json.loads(result.stdout)

@@ -1,0 +1,22 @@
+import json
+
+from typer.testing import CliRunner
+
+from agent.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "probe" in result.output
+
+
+def test_probe_json_shape() -> None:
+    result = runner.invoke(app, ["probe", "--json"])
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert {"arch", "os", "cpu", "memory_mb", "runtimes", "accelerators", "notes"} <= set(doc)
+    assert {"model", "cores", "flags"} <= set(doc["cpu"])
+    assert "version" in doc["runtimes"]["onnxruntime"]
+    assert "unavailable" in doc["runtimes"]["tensorrt"]  # no GPU on the build machines
