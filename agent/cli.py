@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -36,6 +37,63 @@ def probe(as_json: Annotated[bool, typer.Option("--json", help="One JSON documen
     typer.echo(f"accelerators: {', '.join(result.accelerators) or 'none'}")
     for note in result.notes:
         typer.echo(f"note: {note}")
+
+
+DEFAULT_STATE = Path("/var/lib/edge-agent")
+
+
+def _trusted(paths: list[Path]) -> list[bytes] | None:
+    return [p.read_bytes() for p in paths] if paths else None
+
+
+@app.command()
+def select(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory.")],
+    budget: Annotated[float, typer.Option(help="Benchmark time budget, seconds.")] = 8.0,
+    source: Annotated[Path | None, typer.Option(help="Benchmark the whole pipeline on this video.")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Where the decision is cached.")] = None,
+    reselect: Annotated[bool, typer.Option(help="Ignore a cached decision.")] = False,
+    trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key the bundle must be signed by.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Golden-check every candidate on this device, benchmark the survivors, print the ranked table."""
+    from runtimes.bundle import open_bundle
+    from runtimes.errors import RuntimesError
+
+    from .errors import AgentError
+    from .probe import probe as run_probe
+    from .selection import select as run_select
+    from .selection import select_cached
+
+    try:
+        b = open_bundle(bundle, trusted_keys=_trusted(trusted_key or []))
+        hw = run_probe()
+        sel = (select_cached(b, hw, state_dir, budget, source, force=reselect) if state_dir
+               else run_select(b, hw, budget, source))
+    except (AgentError, RuntimesError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(sel.as_dict(), indent=2) + "\n")
+        return
+    _print_selection(sel)
+
+
+def _print_selection(sel: object) -> None:
+    from .selection import Selection
+
+    if not isinstance(sel, Selection):
+        return
+    typer.echo(f"{'':2}{'target':14} {'runtime':12} {'settings':34} {'median':>8} {'p90':>8}  status")
+    for c in sel.candidates:
+        mark = "★" if c is sel.selected else "↺" if c is sel.runner_up else " "
+        settings = ",".join(f"{k}={v}" for k, v in c.settings.items())
+        med = f"{c.median_ms:8.2f}" if c.median_ms else f"{'-':>8}"
+        p90 = f"{c.p90_ms:8.2f}" if c.p90_ms else f"{'-':>8}"
+        typer.echo(f"{mark} {c.target:14} {c.runtime:12} {settings:34} {med} {p90}  {c.reason or c.status}")
+    extra = " (cached)" if sel.cached else ""
+    typer.echo(f"selected {sel.selected.key} in {sel.seconds:.1f} s{extra}; ★ selected, ↺ runner-up"
+               + ("; run was noisy" if sel.noisy else ""))
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ from runtimes.registry import probe_all
 
 # /proc/cpuinfo flag → our name. ARM reports NEON as "asimd" (64-bit) or "neon" (32-bit).
 FLAGS = {"avx2": "avx2", "avx512f": "avx512", "avx512_vnni": "vnni", "avx_vnni": "avx_vnni",
-         "amx_tile": "amx", "amx_bf16": "amx_bf16", "amx_int8": "amx_int8", "asimd": "neon", "neon": "neon",
-         "asimddp": "dotprod", "f16c": "f16c", "fma": "fma"}
+         "amx_tile": "amx", "amx_bf16": "amx_bf16", "avx512_bf16": "bf16", "amx_int8": "amx_int8",
+         "asimd": "neon", "neon": "neon", "asimddp": "dotprod", "f16c": "f16c", "fma": "fma"}
 
 
 @dataclass

@@ -21,8 +21,9 @@ from .base import Adapter, Options, RuntimeInfo, parse_options
 class FakeOptions(Options):
     latency_ms: float = 0.0
     fail_after: int | None = None
+    hang_after: int | None = None
+    hang_s: float = 5.0
     noise: float = 0.0
-    hang_s: float = 0.0
 
 
 def fake_logits(images: Array, seed: int, classes: int) -> Array:
@@ -43,26 +44,29 @@ class FakeAdapter(Adapter):
         super().__init__()
         self._spec: dict[str, Any] = {}
         self._calls = 0
+        self._opts = FakeOptions()
 
     @classmethod
     def probe(cls) -> RuntimeInfo:
         return RuntimeInfo("fake", "1.0", ["cpu"])
 
     def load(self, files: list[Path], options: dict[str, Any]) -> None:
-        self.options = parse_options(FakeOptions, self.runtime, options)
+        self._opts = parse_options(FakeOptions, self.runtime, options)
+        self.options = self._opts
         try:
             self._spec = json.loads(files[0].read_text())
         except (OSError, ValueError) as exc:
             raise LoadFailed(f"fake: cannot read {files[0]}: {exc}") from exc
 
     def infer(self, inputs: list[Array]) -> list[Array]:
-        opts = parse_options(FakeOptions, self.runtime, self.options.model_dump() if self.options else {})
+        opts = self._opts
         self._calls += 1
         if opts.fail_after is not None and self._calls > opts.fail_after:
             raise InferenceFailed(f"fake: failing after {opts.fail_after} calls")
-        delay = opts.latency_ms / 1000 + (opts.hang_s if opts.fail_after is not None else 0.0)
+        stuck = opts.hang_after is not None and self._calls > opts.hang_after
+        delay = opts.latency_ms / 1000 + (opts.hang_s if stuck else 0.0)
         if delay:
-            time.sleep(delay)  # stands in for compute; there is no event to wait on
+            time.sleep(delay)  # stands in for compute (or a stuck driver); there is no event to wait on
         logits = fake_logits(inputs[0], int(self._spec["seed"]), int(self._spec["classes"]))
         if opts.noise:
             logits = logits + np.random.default_rng(self._calls).normal(scale=opts.noise, size=logits.shape)

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fleet.cli import app
@@ -18,30 +19,20 @@ def test_help_lists_commands() -> None:
         assert command in result.output
 
 
-def test_keys_init_list_export(tmp_path: Path, monkeypatch: object) -> None:
-    import os
-
-    os.environ["EDGECTL_HOME"] = str(tmp_path)
-    try:
-        assert runner.invoke(app, ["keys", "init"]).exit_code == 0
-        again = runner.invoke(app, ["keys", "init"])
-        assert again.exit_code == 2 and "--force" in again.output
-        exported = runner.invoke(app, ["keys", "export"])
-        assert exported.exit_code == 0 and exported.output.startswith("-----BEGIN PUBLIC KEY-----")
-        listed = runner.invoke(app, ["keys", "list"])
-        assert key_id(exported.output.encode()) in listed.output
-    finally:
-        os.environ.pop("EDGECTL_HOME")
+def test_keys_init_list_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGECTL_HOME", str(tmp_path))
+    assert runner.invoke(app, ["keys", "init"]).exit_code == 0
+    again = runner.invoke(app, ["keys", "init"])
+    assert again.exit_code == 2 and "--force" in again.output
+    exported = runner.invoke(app, ["keys", "export"])
+    assert exported.exit_code == 0 and exported.output.startswith("-----BEGIN PUBLIC KEY-----")
+    listed = runner.invoke(app, ["keys", "list"])
+    assert key_id(exported.output.encode()) in listed.output
 
 
-def test_keys_export_without_key_says_how(tmp_path: Path) -> None:
-    import os
-
-    os.environ["EDGECTL_HOME"] = str(tmp_path)
-    try:
-        result = runner.invoke(app, ["keys", "export"])
-    finally:
-        os.environ.pop("EDGECTL_HOME")
+def test_keys_export_without_key_says_how(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGECTL_HOME", str(tmp_path))
+    result = runner.invoke(app, ["keys", "export"])
     assert result.exit_code == 2 and "edgectl keys init" in result.output
 
 

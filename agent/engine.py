@@ -1,0 +1,79 @@
+"""Serving with failover: inference runs on the selected candidate; when it raises or stays stuck past
+the timeout, the engine switches to the warm runner-up without restarting the process."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runtimes.errors import InferenceFailed, RuntimesError
+from runtimes.model import LoadedModel
+from runtimes.processing import Array, Transform
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failover:
+    at: float
+    from_key: str
+    to_key: str | None
+    reason: str
+
+
+@dataclass
+class Slot:
+    key: str
+    model: LoadedModel
+
+
+class Engine:
+    def __init__(self, primary: Slot, runner_up: Slot | None, stuck_timeout_s: float = 5.0,
+                 on_failover: Callable[[Failover], None] = lambda _: None) -> None:
+        self._slots = [s for s in (primary, runner_up) if s is not None]
+        self._timeout = stuck_timeout_s
+        self._on_failover = on_failover
+        self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="infer")
+        self._lock = threading.Lock()
+        self.failovers: list[Failover] = []
+
+    @property
+    def active(self) -> Slot:
+        return self._slots[0]
+
+    def infer_frame(self, frame_bgr: Array) -> tuple[list[Array], Transform]:
+        """Infer one frame on the active slot, failing over once per broken slot."""
+        while True:
+            slot = self.active
+            future = self._pool.submit(slot.model.infer_frame, frame_bgr)
+            try:
+                return future.result(timeout=self._timeout)
+            except cf.TimeoutError:
+                self._fail(slot, f"inference stuck for more than {self._timeout:.1f} s", stuck=True)
+            except RuntimesError as exc:
+                self._fail(slot, str(exc), stuck=False)
+
+    def _fail(self, slot: Slot, reason: str, stuck: bool) -> None:
+        with self._lock:
+            if len(self._slots) < 2:
+                raise InferenceFailed(f"{slot.key}: {reason}; no runner-up left")
+            if stuck:
+                # The stuck call cannot be interrupted: abandon its thread and start a fresh one.
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="infer")
+            else:
+                slot.model.close()
+            self._slots.pop(0)
+            event = Failover(time.time(), slot.key, self.active.key, reason)
+        self.failovers.append(event)
+        log.warning("failover from %s to %s: %s", event.from_key, event.to_key, reason)
+        self._on_failover(event)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for slot in self._slots:
+            slot.model.close()
