@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -94,6 +95,84 @@ def _print_selection(sel: object) -> None:
     extra = " (cached)" if sel.cached else ""
     typer.echo(f"selected {sel.selected.key} in {sel.seconds:.1f} s{extra}; ★ selected, ↺ runner-up"
                + ("; run was noisy" if sel.noisy else ""))
+
+
+config_app = typer.Typer(help="Check agent configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+def _flags(device_id: str | None, broker: str | None, bundle: Path | None, source: list[str],
+           state_dir: Path | None, trusted_key: list[Path], allow_unsigned: bool | None,
+           telemetry_interval: float | None, realtime: bool | None) -> dict[str, object]:
+    flags: dict[str, object] = {}
+    for key, value in (("device_id", device_id), ("bundle", bundle), ("state_dir", state_dir),
+                       ("allow_unsigned", allow_unsigned), ("telemetry_interval_s", telemetry_interval)):
+        if value is not None:
+            flags[key] = value
+    if broker:
+        flags["broker"] = {"url": broker}
+    if trusted_key:
+        flags["trusted_keys"] = trusted_key
+    if source:
+        flags["cameras"] = [{"id": f"cam{i}", "source": s, **({"realtime": realtime} if realtime is not None else {})}
+                            for i, s in enumerate(source)]
+    return flags
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option(help="TOML or YAML config file.")] = None,
+    device_id: Annotated[str | None, typer.Option(help="Device id (default: hostname).")] = None,
+    broker: Annotated[str | None, typer.Option(help="mqtt://HOST:PORT or mqtts://HOST:PORT.")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="Serve this bundle directory.")] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Camera: index, /dev/videoN, rtsp://…, file.")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Model store, outbox and caches.")] = None,
+    trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key bundles must be signed by.")] = None,
+    allow_unsigned: Annotated[bool | None, typer.Option(help="Accept unsigned bundles.")] = None,
+    telemetry_interval: Annotated[float | None, typer.Option(help="Seconds between telemetry messages.")] = None,
+    realtime: Annotated[bool | None, typer.Option(help="Play files at their frame rate (default) or flat out.")]
+    = None,
+) -> None:
+    """Run the agent: serve the model on the cameras and report over MQTT. Flags override the config file."""
+    import signal
+
+    from . import config as config_mod
+    from .daemon import Agent
+    from .errors import AgentError
+
+    flags = _flags(device_id, broker, bundle, source or [], state_dir, trusted_key or [], allow_unsigned,
+                   telemetry_interval, realtime)
+    # Block SIGTERM/SIGINT before any thread exists, so every thread (the runtimes' native workers too)
+    # inherits the mask and the main loop takes them synchronously with sigtimedwait. An asynchronous
+    # handler can land on a native worker thread; we saw that crash the process with SIGSEGV.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        cfg = config_mod.load(config, flags)
+        agent = Agent(cfg, stop_signals={signal.SIGTERM, signal.SIGINT})
+    except AgentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    code = agent.run()
+    # Everything durable is closed by now. Native runtimes (LiteRT, OpenVINO) can crash in their static
+    # destructors at interpreter teardown, turning a clean stop into SIGSEGV for systemd: skip teardown.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@config_app.command("check")
+def config_check(path: Annotated[Path, typer.Argument(help="Config file.")]) -> None:
+    """Validate a config file; a bad key is named with its path."""
+    from . import config as config_mod
+    from .errors import AgentError
+
+    try:
+        cfg = config_mod.load(path, environ={})
+    except AgentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{path}: ok (device {cfg.device_id}, {len(cfg.cameras)} camera(s), broker {cfg.broker.url})")
 
 
 def main() -> None:

@@ -17,6 +17,10 @@ from runtimes.processing import Array, Transform
 log = logging.getLogger(__name__)
 
 
+class EngineClosed(Exception):
+    """This engine was replaced (an update) or stopped; take the current one and try again."""
+
+
 @dataclass(frozen=True)
 class Failover:
     at: float
@@ -33,7 +37,8 @@ class Slot:
 
 class Engine:
     def __init__(self, primary: Slot, runner_up: Slot | None, stuck_timeout_s: float = 5.0,
-                 on_failover: Callable[[Failover], None] = lambda _: None) -> None:
+                 on_failover: Callable[[Failover], None] = lambda _: None, labels: list[str] | None = None) -> None:
+        self.labels = labels or []
         self._slots = [s for s in (primary, runner_up) if s is not None]
         self._timeout = stuck_timeout_s
         self._on_failover = on_failover
@@ -49,7 +54,10 @@ class Engine:
         """Infer one frame on the active slot, failing over once per broken slot."""
         while True:
             slot = self.active
-            future = self._pool.submit(slot.model.infer_frame, frame_bgr)
+            try:
+                future = self._pool.submit(slot.model.infer_frame, frame_bgr)
+            except RuntimeError as exc:  # submit after close
+                raise EngineClosed() from exc
             try:
                 return future.result(timeout=self._timeout)
             except cf.TimeoutError:
@@ -74,6 +82,19 @@ class Engine:
         self._on_failover(event)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop taking work, let an inference in flight finish, then free the runtimes. A runtime is never
+        closed under a running inference (native runtimes crash on that); a stuck one is left to the OS."""
+        with self._lock:
+            pool = self._pool
+        try:
+            drained = pool.submit(lambda: None)
+        except RuntimeError:
+            return  # closed already
+        pool.shutdown(wait=False)
+        try:
+            drained.result(timeout=self._timeout)
+        except cf.TimeoutError:
+            log.warning("inference still running at close: leaving its runtime to process exit")
+            return
         for slot in self._slots:
             slot.model.close()

@@ -34,6 +34,14 @@ def sign(data: bytes, private_key: Ed25519PrivateKey, public_pem: bytes) -> byte
     return f"{key_id(public_pem)}\n{sig}\n".encode()
 
 
+def signed_by_one_of(signature_file: bytes, trusted: list[bytes]) -> bool:
+    try:
+        kid = signature_file.decode().split()[0]
+    except (UnicodeDecodeError, IndexError):
+        return False
+    return kid in {key_id(pem) for pem in trusted}
+
+
 def verify(data: bytes, signature_file: bytes, trusted: list[bytes]) -> str:
     """Return the id of the trusted key that signed `data`; raise BundleError otherwise."""
     try:

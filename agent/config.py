@@ -1,0 +1,134 @@
+"""Agent configuration: TOML or YAML, pydantic with extra="forbid", environment overrides
+(EDGE_AGENT__BROKER__URL=…), then command-line flags. A bad key is named with its path."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from fleet.topics import DEFAULT_PREFIX, valid_device_id
+
+from .errors import ConfigError
+
+ENV_PREFIX = "EDGE_AGENT__"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrokerConfig(Section):
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    prefix: str = DEFAULT_PREFIX
+
+
+class CameraConfig(Section):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = "cam0"
+    # A USB index ("0"), /dev/videoN, rtsp://…, a file path, or a GStreamer pipeline ("… ! appsink").
+    source: str
+    model: str = "default"
+    loop: bool = True
+    # Files: play at their own frame rate like a camera (True) or as fast as the model takes them (False).
+    realtime: bool = True
+
+
+class Thresholds(Section):
+    stuck_timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    no_frames_s: Annotated[float, Field(gt=0)] = 10.0
+    soak_s: Annotated[float, Field(ge=0)] = 20.0
+    soak_min_fps_ratio: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+
+class AgentConfig(Section):
+    device_id: str = Field(default_factory=socket.gethostname)
+    groups: list[str] = Field(default_factory=list)
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    bundle: Path | None = None
+    state_dir: Path = Path("/var/lib/edge-agent")
+    trusted_keys: list[Path] = Field(default_factory=list)
+    allow_unsigned: bool = False
+    telemetry_interval_s: Annotated[float, Field(gt=0)] = 10.0
+    results_per_s: Annotated[float, Field(gt=0)] = 2.0
+    selection_budget_s: Annotated[float, Field(gt=0)] = 8.0
+    outbox_max_rows: Annotated[int, Field(gt=0)] = 100_000
+    metrics_port: int | None = None
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    @field_validator("device_id")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not valid_device_id(value):
+            raise ValueError("must be 1-64 characters without '/', '+', '#', spaces, and not 'bundles'")
+        return value
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = tomllib.loads(text)
+    except Exception as exc:  # toml and yaml raise their own error types
+        raise ConfigError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'TOML'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a table/mapping")
+    return data
+
+
+def env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """EDGE_AGENT__BROKER__URL=mqtt://h:1883 → {"broker": {"url": "mqtt://h:1883"}}; JSON values allowed."""
+    out: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = key[len(ENV_PREFIX):].lower().split("__")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in over.items():
+        result[key] = merge(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) \
+            else value
+    return result
+
+
+def load(path: Path | None, flags: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> AgentConfig:
+    """File, then environment, then flags; every error names the file (or 'flags') and the key."""
+    data = read_file(path) if path else {}
+    data = merge(merge(data, env_overrides(dict(os.environ) if environ is None else environ)), flags or {})
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{path or 'flags/environment'}: key {key!r}: {err['msg']}") from exc

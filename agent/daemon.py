@@ -1,0 +1,218 @@
+"""The agent as it runs for months: serve the model on the cameras, report over MQTT, stay healthy."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+from fleet.messages import Status
+from fleet.mqtt import BrokerSettings, MqttClient, Will
+from fleet.topics import Topics
+from runtimes.bundle import Bundle, open_bundle
+from runtimes.errors import RuntimesError
+
+from . import __version__, sdnotify, serving
+from .camera import Camera
+from .config import AgentConfig
+from .engine import Engine, Failover
+from .errors import AgentError
+from .messaging import Messenger
+from .outbox import Outbox
+from .pipeline import Answer, Pipeline
+from .probe import Probe, probe
+from .telemetry import TelemetryBuilder
+
+log = logging.getLogger(__name__)
+
+
+def broker_settings(cfg: AgentConfig) -> BrokerSettings:
+    b = cfg.broker
+    password = b.password_file.read_text().strip() if b.password_file else b.password
+    return BrokerSettings.from_url(b.url, protocol=b.protocol, keepalive=b.keepalive, username=b.username,
+                                   password=password, ca_file=str(b.ca_file) if b.ca_file else None,
+                                   cert_file=str(b.cert_file) if b.cert_file else None,
+                                   key_file=str(b.key_file) if b.key_file else None)
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, stop_signals: set[int] | None = None) -> None:
+        self.cfg = cfg
+        self._stop_signals = stop_signals or set()
+        self.topics = Topics(cfg.broker.prefix)
+        self.started = time.monotonic()
+        self.stop_event = threading.Event()
+        self.serving: serving.Serving | None = None
+        self.pipelines: list[Pipeline] = []
+        self.hw: Probe = probe()
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(cfg.state_dir / "outbox.db", cfg.outbox_max_rows)
+        hardware = {"arch": self.hw.arch, "cpu": self.hw.cpu["model"], "cores": self.hw.cpu["cores"],
+                    "memory_mb": self.hw.memory_mb, "accelerators": self.hw.accelerators}
+        offline = Status(device=cfg.device_id, state="offline", agent_version=__version__, groups=cfg.groups,
+                         hardware=hardware).model_dump_json().encode()
+        self.client = MqttClient(cfg.device_id, broker_settings(cfg), Will(self.topics.status(cfg.device_id), offline),
+                                 on_connect=lambda _c: self.messenger.publish_status())
+        self.messenger = Messenger(cfg.device_id, self.topics, self.client, self.outbox, cfg.results_per_s,
+                                   __version__, cfg.groups, hardware)
+        self.telemetry = TelemetryBuilder(cfg.device_id, cfg.state_dir, self.started)
+
+    # -- model ------------------------------------------------------------------------------------------
+    def trusted_keys(self) -> list[bytes]:
+        keys = []
+        for path in self.cfg.trusted_keys:
+            try:
+                keys.append(path.read_bytes())
+            except OSError as exc:
+                raise AgentError(f"trusted key {path}: cannot read ({exc.strerror})") from exc
+        return keys
+
+    def open(self, root: Path) -> Bundle:
+        return open_bundle(root, trusted_keys=self.trusted_keys(), allow_unsigned=self.cfg.allow_unsigned)
+
+    def serve(self, bundle: Bundle, force_select: bool = False) -> serving.Serving:
+        """Select and load a bundle's best candidate; the old engine keeps serving until this returns."""
+        source = self._file_source()
+        new = serving.start(bundle, self.hw, self.cfg.state_dir, self.cfg.selection_budget_s,
+                            self.cfg.thresholds.stuck_timeout_s, self._on_failover, source, force_select)
+        old, self.serving = self.serving, new  # the swap: pipelines pick up the new engine on their next frame
+        if old is not None:
+            old.engine.close()
+        self._announce(new)
+        return new
+
+    def _file_source(self) -> Path | None:
+        for cam in self.cfg.cameras:
+            if Path(cam.source).is_file():
+                return Path(cam.source)
+        return None
+
+    def _announce(self, s: serving.Serving) -> None:
+        m, sel = s.bundle.manifest, s.selection.selected
+        self.messenger.set_model(m.name, m.version, s.bundle.digest, sel.target, sel.runtime, sel.device,
+                                 s.engine.active.model.adapter.executing())
+        self.messenger.event("selection", f"serving {m.name} v{m.version} on {sel.key}",
+                             selected=sel.as_dict(), runner_up=s.selection.runner_up.as_dict()
+                             if s.selection.runner_up else None, cached=s.selection.cached)
+
+    def _on_failover(self, event: Failover) -> None:
+        self.messenger.event("failover", f"{event.from_key} → {event.to_key}: {event.reason}",
+                             from_key=event.from_key, to_key=event.to_key, reason=event.reason)
+        if self.serving is not None:
+            self._announce_runtime(self.serving)
+
+    def _announce_runtime(self, s: serving.Serving) -> None:
+        cand = s.selection.runner_up if s.engine.active.key != s.selection.selected.key else s.selection.selected
+        if cand is not None:
+            m = s.bundle.manifest
+            self.messenger.set_model(m.name, m.version, s.bundle.digest, cand.target, cand.runtime, cand.device,
+                                     s.engine.active.model.adapter.executing())
+
+    def engine(self) -> Engine | None:
+        return self.serving.engine if self.serving else None
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.client.start(wait_s=3.0)
+        self.messenger.event("started", f"edge-agent {__version__} on {self.hw.cpu['model']}")
+        self._load_initial()
+        for cam in self.cfg.cameras:
+            camera = Camera(cam.id, cam.source, cam.loop, cam.realtime).start()
+            self.pipelines.append(Pipeline(camera, self.engine, self._on_answer, self._on_error).start())
+        sdnotify.notify("READY=1\nSTATUS=" + self._status_text())
+
+    def _load_initial(self) -> None:
+        root = self.cfg.bundle or self.current_bundle()
+        if root is None:
+            self.messenger.set_status(state="degraded")
+            self.messenger.event("error", "no model: give --bundle or push one with `edgectl push`")
+            return
+        try:
+            self.serve(self.open(root))
+            self.messenger.set_status(state="online")
+        except (RuntimesError, AgentError, OSError) as exc:
+            self.messenger.set_status(state="degraded")
+            self.messenger.event("error", f"cannot serve {root}: {exc}")
+
+    def current_bundle(self) -> Path | None:
+        """The model store's committed bundle (the update issue fills the store)."""
+        return None
+
+    def _on_answer(self, answer: Answer) -> None:
+        s = self.serving
+        if s is not None:
+            self.messenger.result(answer.camera, s.bundle.manifest.name, answer.top, answer.boxes, answer.latency_ms)
+
+    def _on_error(self, message: str) -> None:
+        self.messenger.event("error", message)
+        self.messenger.set_status(state="degraded")
+
+    def run(self) -> int:
+        self.start()
+        next_telemetry = time.monotonic()
+        watchdog = sdnotify.watchdog_interval_s()
+        next_watchdog = time.monotonic()
+        while not self._wait_stop(0.1):
+            self.messenger.drain()
+            now = time.monotonic()
+            if now >= next_telemetry:
+                self._send_telemetry()
+                next_telemetry = now + self.cfg.telemetry_interval_s
+            if watchdog and now >= next_watchdog and self._healthy(now):
+                sdnotify.notify("WATCHDOG=1\nSTATUS=" + self._status_text())
+                next_watchdog = now + watchdog
+        self.shutdown()
+        return 0
+
+    def _wait_stop(self, timeout: float) -> bool:
+        """Wait for the stop event or, when the signals are blocked for us, for SIGTERM/SIGINT."""
+        if not self._stop_signals:
+            return self.stop_event.wait(timeout)
+        if signal.sigtimedwait(self._stop_signals, timeout) is not None:
+            log.info("stop signal received")
+            self.stop_event.set()
+        return self.stop_event.is_set()
+
+    def _healthy(self, now: float) -> bool:
+        """Frames are being processed (or there is no camera to process)."""
+        if not self.pipelines:
+            return True
+        limit = self.cfg.thresholds.no_frames_s
+        return any(now - p.stats.last_processed_at < limit for p in self.pipelines)
+
+    def _send_telemetry(self) -> None:
+        runtime = self.serving.runtime if self.serving else (lambda: (None, None))
+        t = self.telemetry.build(self.outbox.next_seq(), self.pipelines, runtime, self.outbox.depth(),
+                                 self.outbox.dropped())
+        self.messenger.telemetry(t.model_dump_json().encode())
+        self._check_frames()
+
+    def _check_frames(self) -> None:
+        now = time.monotonic()
+        stalled = [p.camera.id for p in self.pipelines
+                   if now - max(p.stats.last_processed_at, self.started) > self.cfg.thresholds.no_frames_s]
+        state = self.messenger.status.state
+        if stalled and state == "online":
+            self.messenger.set_status(state="degraded")
+            self.messenger.event("camera", f"no frames from {', '.join(stalled)}", cameras=stalled)
+        elif not stalled and state == "degraded" and self.serving is not None:
+            self.messenger.set_status(state="online")
+
+    def _status_text(self) -> str:
+        s = self.serving
+        if s is None:
+            return "no model"
+        return f"{s.bundle.manifest.name} v{s.bundle.manifest.version} on {s.engine.active.key}"
+
+    def shutdown(self) -> None:
+        for p in self.pipelines:
+            p.stop()
+            p.camera.stop()
+        self.messenger.drain()
+        self.client.publish(self.topics.status(self.cfg.device_id), self.messenger.offline_payload(), 1, True)
+        self.client.stop()
+        if self.serving:
+            self.serving.engine.close()
+        self.outbox.close()

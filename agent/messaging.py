@@ -1,0 +1,74 @@
+"""What the agent says on MQTT: retained status (birth/LWT), events and telemetry through the disk outbox,
+results at QoS 0 with a rate limit."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from fleet.messages import Event, ModelRef, Result, RuntimeRef, Status
+from fleet.mqtt import MqttClient
+from fleet.topics import Topics
+
+from .outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+class Messenger:
+    def __init__(self, device: str, topics: Topics, client: MqttClient, outbox: Outbox, results_per_s: float,
+                 agent_version: str, groups: list[str], hardware: dict[str, Any]) -> None:
+        self.device, self.topics, self.client, self.outbox = device, topics, client, outbox
+        self._min_gap = 1.0 / results_per_s
+        self._last_result: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self.status = Status(device=device, state="online", agent_version=agent_version, groups=groups,
+                             hardware=hardware)
+        client.on_ack = outbox.acked
+        client.on_disconnect_hook = outbox.reset_inflight
+
+    def offline_payload(self) -> bytes:
+        return self.status.model_copy(update={"state": "offline", "ts": time.time()}).model_dump_json().encode()
+
+    def set_status(self, **changes: Any) -> None:
+        with self._lock:
+            self.status = self.status.model_copy(update={**changes, "ts": time.time()})
+        self.publish_status()
+
+    def publish_status(self) -> None:
+        with self._lock:
+            payload = self.status.model_dump_json().encode()
+        self.client.publish(self.topics.status(self.device), payload, qos=1, retain=True)
+
+    def set_model(self, name: str, version: int, digest: str, target: str | None, runtime: str | None,
+                  device: str | None, executes_on: str | None) -> None:
+        model = ModelRef(name=name, version=version, digest=digest)
+        rt = RuntimeRef(target=target, runtime=runtime, device=device or "", executes_on=executes_on) \
+            if target and runtime else None
+        self.set_status(model=model, runtime=rt, last_change=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    def event(self, kind: str, message: str, **data: Any) -> None:
+        """Durable: written to the outbox before this returns."""
+        ev = Event(device=self.device, seq=self.outbox.next_seq("event"), ts=time.time(), kind=kind,
+                   message=message, data=data)
+        self.outbox.put(self.topics.events(self.device), ev.model_dump_json().encode(), created=ev.ts)
+        log.info("event %s: %s", kind, message)
+
+    def telemetry(self, payload: bytes) -> None:
+        self.outbox.put(self.topics.telemetry(self.device), payload, created=time.time())
+
+    def result(self, camera: str, model: str, top: list[tuple[str, float]], boxes: list[dict[str, Any]],
+               latency_ms: float) -> bool:
+        now = time.monotonic()
+        if now - self._last_result.get(camera, 0.0) < self._min_gap:
+            return False
+        self._last_result[camera] = now
+        res = Result(device=self.device, ts=time.time(), camera=camera, model=model, top=top, detections=boxes,
+                     latency_ms=round(latency_ms, 3))
+        self.client.publish(self.topics.results(self.device), res.model_dump_json().encode(), qos=0)
+        return True
+
+    def drain(self) -> None:
+        self.outbox.drain(lambda t, p, q: self.client.publish(t, p, q))

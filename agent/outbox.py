@@ -1,0 +1,116 @@
+"""A disk outbox for telemetry and events: a row is written (and so acknowledged) before anything is sent,
+and deleted only on PUBACK. paho keeps unacknowledged messages in memory only; this survives a broker
+outage and an agent crash. Bounded: past max_rows the oldest rows go, and the count of dropped rows is kept.
+
+Delivery is at least once: a row sent just before a crash may be sent again; receivers dedupe on seq.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,
+                                   payload BLOB NOT NULL, qos INTEGER NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    topic: str
+    payload: bytes
+    qos: int
+
+
+class Outbox:
+    def __init__(self, path: Path, max_rows: int = 100_000) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.max_rows = path, max_rows
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process crash; only a power cut may lose the last transaction.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self._inflight: dict[int, int] = {}  # mid → row id
+
+    def next_seq(self, name: str = "seq") -> int:
+        """A per-device sequence number that survives restarts."""
+        with self._lock:
+            self._db.execute("INSERT INTO meta VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1",
+                             (name,))
+            return int(self._db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()[0])
+
+    def put(self, topic: str, payload: bytes, qos: int = 1, created: float = 0.0) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT INTO outbox (topic, payload, qos, created) VALUES (?, ?, ?, ?)",
+                             (topic, payload, qos, created))
+            excess = self._count() - self.max_rows
+            if excess > 0:
+                self._db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
+                                 (excess,))
+                self._db.execute("INSERT INTO meta VALUES ('dropped', ?) "
+                                 "ON CONFLICT(key) DO UPDATE SET value = value + ?", (excess, excess))
+            self._db.execute("COMMIT")
+
+    def _count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def depth(self) -> int:
+        with self._lock:
+            return self._count()
+
+    def dropped(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
+            return int(row[0]) if row else 0
+
+    def pending(self, limit: int) -> list[Row]:
+        """Oldest rows not already in flight."""
+        with self._lock:
+            busy = set(self._inflight.values())
+            rows = self._db.execute("SELECT id, topic, payload, qos FROM outbox ORDER BY id LIMIT ?",
+                                    (limit + len(busy),)).fetchall()
+        return [Row(*r) for r in rows if r[0] not in busy][:limit]
+
+    def sent(self, row: Row, mid: int) -> None:
+        with self._lock:
+            self._inflight[mid] = row.id
+
+    def acked(self, mid: int) -> None:
+        with self._lock:
+            row_id = self._inflight.pop(mid, None)
+            if row_id is not None:
+                self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+
+    def inflight(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    def reset_inflight(self) -> None:
+        """On disconnect: unacknowledged rows go out again after the reconnect."""
+        with self._lock:
+            self._inflight.clear()
+
+    def drain(self, publish: Callable[[str, bytes, int], int | None], window: int = 50) -> int:
+        """Send pending rows while the in-flight window allows; returns how many were sent."""
+        room = window - self.inflight()
+        count = 0
+        for row in self.pending(max(room, 0)):
+            mid = publish(row.topic, row.payload, row.qos)
+            if mid is None:
+                break
+            self.sent(row, mid)
+            count += 1
+        return count
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

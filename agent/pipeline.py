@@ -1,0 +1,97 @@
+"""One camera's loop: newest frame → engine (with failover) → post-processing → stats and results."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runtimes.errors import RuntimesError
+from runtimes.processing import detections, probabilities, top_k
+
+from .camera import Camera
+from .engine import Engine, EngineClosed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Answer:
+    camera: str
+    top: list[tuple[str, float]]
+    boxes: list[dict[str, object]]
+    latency_ms: float
+
+
+@dataclass
+class PipelineStats:
+    processed: int = 0
+    errors: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    last_processed_at: float = 0.0
+
+    def percentile(self, q: float) -> float | None:
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Pipeline:
+    def __init__(self, camera: Camera, engine: Callable[[], Engine | None], on_answer: Callable[[Answer], None],
+                 on_error: Callable[[str], None]) -> None:
+        self.camera = camera
+        self._engine = engine  # read every frame, so an update swaps the model between two frames
+        self._on_answer, self._on_error = on_answer, on_error
+        self.stats = PipelineStats()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"pipeline-{camera.id}", daemon=True)
+
+    def start(self) -> Pipeline:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            frame = self.camera.get(timeout=0.5)
+            engine = self._engine()
+            if frame is None or engine is None:
+                continue
+            started = time.perf_counter()
+            try:
+                answer = self._infer(engine, frame)
+            except EngineClosed:
+                continue  # swapped by an update between two frames: the next frame takes the new engine
+            except RuntimesError as exc:
+                self.stats.errors += 1
+                self._on_error(f"camera {self.camera.id}: {exc}")
+                self._stop.wait(1.0)
+                continue
+            answer.latency_ms = (time.perf_counter() - started) * 1000
+            self.stats.processed += 1
+            self.stats.latencies.append(answer.latency_ms)
+            self.stats.last_processed_at = time.monotonic()
+            self._on_answer(answer)
+
+    def _infer(self, engine: Engine, frame: object) -> Answer:
+        outputs, tf = engine.infer_frame(frame)  # type: ignore[arg-type]
+        model = engine.active.model
+        post, labels = model.post, engine.labels
+        if post.kind == "detect":
+            dets = detections(outputs[0], post, tf)
+            boxes = [{"label": _label(labels, d.label), "score": round(d.score, 4), "box": [round(v, 1) for v in d.box]}
+                     for d in dets]
+            return Answer(self.camera.id, [], boxes, 0.0)
+        ranked = top_k(probabilities(outputs[0], post), post.top_k)[0]
+        return Answer(self.camera.id, [(_label(labels, i), round(p, 4)) for i, p in ranked], [], 0.0)
+
+
+def _label(labels: list[str], index: int) -> str:
+    return labels[index] if 0 <= index < len(labels) else str(index)

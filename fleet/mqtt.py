@@ -1,0 +1,222 @@
+"""The one paho-mqtt 2.x wrapper: MQTT 5 with a 3.1.1 fallback found by trying, TLS, LWT, subscriptions
+re-made in on_connect, reconnect with backoff, QoS capped at 1 (some brokers drop QoS 2 publishers)."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+
+from .errors import FleetError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[mqtt.MQTTMessage], None]
+Protocol = Literal["auto", "5", "3.1.1"]
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = None
+    password: str | None = None
+    protocol: Protocol = "auto"
+    keepalive: int = 30
+
+    @classmethod
+    def from_url(cls, url: str, **extra: Any) -> BrokerSettings:
+        parsed = urlparse(url if "://" in url else f"mqtt://{url}")
+        if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise FleetError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
+        tls = parsed.scheme in ("mqtts", "ssl")
+        return cls(host=parsed.hostname or "127.0.0.1", port=parsed.port or (8883 if tls else 1883), tls=tls,
+                   username=parsed.username or extra.pop("username", None),
+                   password=parsed.password or extra.pop("password", None), **extra)
+
+
+@dataclass(frozen=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+@dataclass
+class _Attempt:
+    done: threading.Event = field(default_factory=threading.Event)
+    ok: bool = False
+    reason: str = ""
+
+
+class MqttClient:
+    def __init__(self, client_id: str, broker: BrokerSettings, will: Will | None = None,
+                 on_connect: Callable[[MqttClient], None] | None = None) -> None:
+        self.client_id, self.broker, self.will = client_id, broker, will
+        self.on_connect_hook = on_connect
+        self.on_ack: Callable[[int], None] = lambda mid: None
+        self.on_disconnect_hook: Callable[[], None] = lambda: None
+        self.connected = threading.Event()
+        self.protocol: str | None = None if broker.protocol == "auto" else broker.protocol
+        self._subs: dict[str, tuple[int, Handler]] = {}
+        self._lock = threading.RLock()
+        self._client: mqtt.Client | None = None
+        self._stop = threading.Event()
+        self._attempt = _Attempt()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, wait_s: float = 10.0) -> bool:
+        """Connect in the background (negotiating the protocol); True when connected within wait_s."""
+        threading.Thread(target=self._negotiate, name=f"mqtt-{self.client_id}", daemon=True).start()
+        return self.connected.wait(wait_s)
+
+    def _negotiate(self) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            for proto in ([self.protocol] if self.protocol else ["5", "3.1.1"]):
+                if self._try(proto):
+                    self.protocol = proto
+                    return
+                if self._stop.is_set():
+                    return
+            log.info("broker %s:%d unreachable (%s); retrying in %.0f s", self.broker.host, self.broker.port,
+                     self._attempt.reason, delay)
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, 30.0)
+
+    def _try(self, proto: str, timeout: float = 5.0) -> bool:
+        client = self._make(proto)
+        self._attempt = attempt = _Attempt()
+        with self._lock:
+            self._client = client
+        try:
+            client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive)
+            client.loop_start()
+        except (OSError, ValueError) as exc:
+            attempt.reason = str(exc)
+            return False
+        attempt.done.wait(timeout)
+        if attempt.ok:
+            return True
+        attempt.reason = attempt.reason or "no CONNACK"
+        client.loop_stop()
+        client.disconnect()
+        return False
+
+    def _make(self, proto: str) -> mqtt.Client:
+        version = mqtt.MQTTv5 if proto == "5" else mqtt.MQTTv311
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=version)
+        client.reconnect_delay_set(1, 30)
+        client.max_inflight_messages_set(64)
+        if self.broker.tls:
+            client.tls_set(ca_certs=self.broker.ca_file, certfile=self.broker.cert_file,
+                           keyfile=self.broker.key_file, cert_reqs=ssl.CERT_REQUIRED)
+        if self.broker.username:
+            client.username_pw_set(self.broker.username, self.broker.password)
+        if self.will:
+            client.will_set(self.will.topic, self.will.payload, self.will.qos, self.will.retain)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = lambda _c, _u, mid, _rc, _p: self.on_ack(mid)
+        return client
+
+    def stop(self, clean: bool = True) -> None:
+        """Stop. clean=False drops the TCP connection without DISCONNECT, so the broker sends the LWT."""
+        self._stop.set()
+        with self._lock:
+            client = self._client
+        if client is None:
+            return
+        if clean:
+            client.disconnect()
+        else:
+            sock = client.socket()
+            if sock is not None:
+                sock.close()
+        client.loop_stop()
+        self.connected.clear()
+
+    # -- callbacks (paho's network thread) ------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            self._attempt.reason = str(rc)
+            self._attempt.done.set()
+            return
+        self._attempt.ok = True
+        self._attempt.done.set()
+        with self._lock:
+            for topic, (qos, _) in self._subs.items():
+                client.subscribe(topic, qos)
+        self.connected.set()
+        log.info("connected to %s:%d (MQTT %s)", self.broker.host, self.broker.port,
+                 "5" if client.protocol == mqtt.MQTTv5 else "3.1.1")
+        if self.on_connect_hook:
+            self.on_connect_hook(self)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self._attempt.reason = str(rc)
+        self._attempt.done.set()
+        if self.connected.is_set():
+            log.warning("disconnected from broker: %s", rc)
+        self.connected.clear()
+        self.on_disconnect_hook()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            handlers = [h for t, (_, h) in self._subs.items() if mqtt.topic_matches_sub(t, msg.topic)]
+        for handler in handlers:
+            try:
+                handler(msg)
+            except Exception:  # a bad handler must not kill paho's network thread
+                log.exception("handler for %s failed", msg.topic)
+
+    # -- API -----------------------------------------------------------------------------------------------
+    def subscribe(self, topic: str, handler: Handler, qos: int = 1) -> None:
+        with self._lock:
+            self._subs[topic] = (min(qos, 1), handler)
+            client = self._client
+        if client is not None and self.connected.is_set():
+            client.subscribe(topic, min(qos, 1))
+
+    def unsubscribe(self, topic: str) -> None:
+        with self._lock:
+            self._subs.pop(topic, None)
+            client = self._client
+        if client is not None and self.connected.is_set():
+            client.unsubscribe(topic)
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False,
+                properties: Properties | None = None) -> int | None:
+        """Publish; the message id (PUBACK arrives through on_ack), or None when not connected."""
+        with self._lock:
+            client = self._client
+        if client is None or not self.connected.is_set():
+            return None
+        if self.protocol != "5":
+            properties = None
+        info = client.publish(topic, payload, min(qos, 1), retain, properties=properties)
+        return info.mid if info.rc == mqtt.MQTT_ERR_SUCCESS else None
+
+    def response_properties(self, response_topic: str, correlation: bytes) -> Properties | None:
+        if self.protocol != "5":
+            return None
+        from paho.mqtt.packettypes import PacketTypes
+
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ResponseTopic = response_topic
+        props.CorrelationData = correlation
+        return props

@@ -1,0 +1,66 @@
+"""The topic table, defined once and imported by the agent, the CLI and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "edge"
+BUNDLES = "bundles"
+KINDS = ("status", "telemetry", "events", "results", "desired")
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str = DEFAULT_PREFIX
+
+    def status(self, device: str) -> str:
+        return f"{self.prefix}/{device}/status"
+
+    def telemetry(self, device: str) -> str:
+        return f"{self.prefix}/{device}/telemetry"
+
+    def events(self, device: str) -> str:
+        return f"{self.prefix}/{device}/events"
+
+    def results(self, device: str) -> str:
+        return f"{self.prefix}/{device}/results"
+
+    def desired(self, device: str) -> str:
+        return f"{self.prefix}/{device}/desired"
+
+    def cmd(self, device: str, name: str) -> str:
+        return f"{self.prefix}/{device}/cmd/{name}"
+
+    def cmd_all(self, device: str) -> str:
+        return f"{self.prefix}/{device}/cmd/+"
+
+    def reply(self, device: str, request_id: str) -> str:
+        """3.1.1 brokers have no response topic: replies go here, named by the request id."""
+        return f"{self.prefix}/{device}/reply/{request_id}"
+
+    def every(self, kind: str) -> str:
+        return f"{self.prefix}/+/{kind}"
+
+    def bundle_manifest(self, digest: str) -> str:
+        return f"{self.prefix}/{BUNDLES}/{digest}/manifest"
+
+    def bundle_chunk(self, digest: str, index: int) -> str:
+        return f"{self.prefix}/{BUNDLES}/{digest}/chunk/{index}"
+
+    def bundle_all(self, digest: str) -> str:
+        return f"{self.prefix}/{BUNDLES}/{digest}/#"
+
+    def all_bundles(self) -> str:
+        return f"{self.prefix}/{BUNDLES}/+/manifest"
+
+    def parse(self, topic: str) -> tuple[str, str] | None:
+        """(device, kind) of a per-device topic, or None (bundles, foreign topics)."""
+        parts = topic.split("/")
+        if len(parts) < 3 or parts[0] != self.prefix or parts[1] == BUNDLES:
+            return None
+        return parts[1], "/".join(parts[2:])
+
+
+def valid_device_id(device: str) -> bool:
+    """Device ids become topic levels: no wildcards, separators or the reserved bundles level."""
+    return bool(device) and device != BUNDLES and len(device) <= 64 and not any(c in device for c in "/+#\0 ")

@@ -1,0 +1,87 @@
+"""A real `edge-agent run` process, a real mosquitto, the real bundle and the demo video."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleet import keys
+from tests.broker import Broker
+from tests.mqtt_helpers import Recorder
+
+
+def start_agent(broker: Broker, bundle: Path, media: Path, state: Path, device: str,
+                *extra: str) -> subprocess.Popen[bytes]:
+    key = state.parent / "trusted.pem"
+    key.write_bytes(keys.load().public_pem)
+    cmd = [sys.executable, "-m", "agent", "run", "--device-id", device, "--broker", broker.url,
+           "--bundle", str(bundle), "--source", str(media / "video_640x480.mp4"), "--state-dir", str(state),
+           "--trusted-key", str(key), "--telemetry-interval", "1", *extra]
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(state.parent / "agent.log", "wb"))
+
+
+@pytest.fixture
+def recorder(own_broker: Broker) -> Iterator[Recorder]:
+    rec = Recorder(own_broker.port, ["edge/#"])
+    yield rec
+    rec.close()
+
+
+def test_agent_serves_and_reports(own_broker: Broker, recorder: Recorder, bundle: Path, media: Path,
+                                  tmp_path: Path) -> None:
+    proc = start_agent(own_broker, bundle, media, tmp_path / "state", "dev1")
+    try:
+        status = recorder.wait_for(lambda t, d: t == "edge/dev1/status" and d.get("model") is not None, 60)
+        assert status["state"] == "online" and status["model"]["name"] == "efficientnet-lite0"
+        assert status["runtime"]["runtime"] in ("onnxruntime", "openvino", "tflite")
+        result = recorder.wait_for(lambda t, _d: t == "edge/dev1/results", 30)
+        assert len(result["top"]) == 5
+        recorder.wait_for(lambda t, d: t == "edge/dev1/telemetry" and d["fps"] > 1, 30)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        offline = recorder.wait_for(lambda t, d: t == "edge/dev1/status" and d["state"] == "offline", 90)
+        assert offline["device"] == "dev1"
+    finally:
+        proc.kill()
+    seqs = [d["seq"] for d in recorder.of("/telemetry")]
+    assert seqs == sorted(seqs) and seqs[0] == 1
+
+
+def test_tampered_bundle_is_refused_and_the_agent_stays_up(own_broker: Broker, recorder: Recorder, bundle: Path,
+                                                           media: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "b"
+    shutil.copytree(bundle, copy)
+    (copy / "labels-extra.txt").write_text("x")  # harmless extra file
+    manifest = (copy / "manifest.json").read_text().replace('"version": 1', '"version": 2')
+    (copy / "manifest.json").write_text(manifest)
+    proc = start_agent(own_broker, copy, media, tmp_path / "state", "dev2")
+    try:
+        event = recorder.wait_for(lambda t, d: t == "edge/dev2/events" and d["kind"] == "error", 30)
+        assert "manifest.sig" in event["message"]
+        recorder.wait_for(lambda t, d: t == "edge/dev2/status" and d["state"] == "degraded", 10)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_clean_stop_publishes_offline(own_broker: Broker, recorder: Recorder, bundle: Path, media: Path,
+                                      tmp_path: Path) -> None:
+    proc = start_agent(own_broker, bundle, media, tmp_path / "state", "dev3")
+    try:
+        recorder.wait_for(lambda t, d: t == "edge/dev3/status" and d.get("model") is not None, 60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        recorder.wait_for(lambda t, d: t == "edge/dev3/status" and d["state"] == "offline", 10)
+    finally:
+        proc.kill()
+    assert os.path.exists(tmp_path / "state" / "outbox.db")

@@ -1,0 +1,53 @@
+"""A small recording subscriber for tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+
+class Recorder:
+    def __init__(self, port: int, topics: list[str], client_id: str = "recorder") -> None:
+        self.messages: list[tuple[str, dict[str, Any], bool]] = []
+        self._cond = threading.Condition()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.on_connect = lambda c, *_: [c.subscribe(t, 1) for t in topics]
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            doc = json.loads(msg.payload) if msg.payload else {}
+        except ValueError:
+            doc = {"_raw": msg.payload}
+        with self._cond:
+            self.messages.append((msg.topic, doc, bool(msg.retain)))
+            self._cond.notify_all()
+
+    def wait_for(self, pred: Callable[[str, dict[str, Any]], bool], timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            seen = 0
+            while True:
+                for topic, doc, _ in self.messages[seen:]:
+                    if pred(topic, doc):
+                        return doc
+                seen = len(self.messages)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no matching message in {timeout} s; last: {self.messages[-3:]}")
+                self._cond.wait(left)
+
+    def of(self, suffix: str) -> list[dict[str, Any]]:
+        with self._cond:
+            return [d for t, d, _ in self.messages if t.endswith(suffix)]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
