@@ -175,6 +175,21 @@ def config_check(path: Annotated[Path, typer.Argument(help="Config file.")]) -> 
     typer.echo(f"{path}: ok (device {cfg.device_id}, {len(cfg.cameras)} camera(s), broker {cfg.broker.url})")
 
 
+@app.command()
+def install(
+    root: Annotated[Path, typer.Option(help="Install under this root (packaging, tests).")] = Path("/"),
+    exec_path: Annotated[str | None, typer.Option("--exec", help="edge-agent executable for ExecStart.")] = None,
+) -> None:
+    """Write the systemd unit, a config template and the state layout."""
+    from .install import install as do_install
+
+    for path in do_install(root, exec_path):
+        typer.echo(f"wrote {path}")
+    if root == Path("/"):
+        typer.echo("next: edit /etc/edge-agent/agent.toml, then systemctl daemon-reload && "
+                   "systemctl enable --now edge-agent")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     app()
