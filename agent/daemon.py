@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from fleet.messages import Status
 from fleet.mqtt import BrokerSettings, MqttClient, Will
@@ -16,6 +17,7 @@ from runtimes.errors import RuntimesError
 
 from . import __version__, sdnotify, serving
 from .camera import Camera
+from .commands import Commands
 from .config import AgentConfig
 from .engine import Engine, Failover
 from .errors import AgentError
@@ -23,7 +25,9 @@ from .messaging import Messenger
 from .outbox import Outbox
 from .pipeline import Answer, Pipeline
 from .probe import Probe, probe
+from .store import Store, StoreError
 from .telemetry import TelemetryBuilder
+from .updater import TERMINAL, Updater
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,11 @@ class Agent:
         self.messenger = Messenger(cfg.device_id, self.topics, self.client, self.outbox, cfg.results_per_s,
                                    __version__, cfg.groups, hardware)
         self.telemetry = TelemetryBuilder(cfg.device_id, cfg.state_dir, self.started)
+        self.messenger.set_status(telemetry_interval_s=cfg.telemetry_interval_s)
+        self._swap_lock = threading.Lock()
+        self.store = Store(cfg.state_dir / "store")
+        self.updater = Updater(self, self.store, self.client, self.topics, cfg.device_id, cfg.thresholds.soak_s)
+        self.commands = Commands(self)
 
     # -- model ------------------------------------------------------------------------------------------
     def trusted_keys(self) -> list[bytes]:
@@ -72,16 +81,41 @@ class Agent:
     def open(self, root: Path) -> Bundle:
         return open_bundle(root, trusted_keys=self.trusted_keys(), allow_unsigned=self.cfg.allow_unsigned)
 
-    def serve(self, bundle: Bundle, force_select: bool = False) -> serving.Serving:
-        """Select and load a bundle's best candidate; the old engine keeps serving until this returns."""
-        source = self._file_source()
-        new = serving.start(bundle, self.hw, self.cfg.state_dir, self.cfg.selection_budget_s,
-                            self.cfg.thresholds.stuck_timeout_s, self._on_failover, source, force_select)
-        old, self.serving = self.serving, new  # the swap: pipelines pick up the new engine on their next frame
+    def prepare(self, bundle: Bundle, force_select: bool = False) -> serving.Serving:
+        """Golden-check, select and load a bundle's best candidate; whatever serves now keeps serving."""
+        return serving.start(bundle, self.hw, self.cfg.state_dir, self.cfg.selection_budget_s,
+                             self.cfg.thresholds.stuck_timeout_s, self._on_failover, self._file_source(),
+                             force_select)
+
+    def swap(self, new: serving.Serving) -> None:
+        """Pipelines pick up the new engine on their next frame; the old one is closed after its last."""
+        with self._swap_lock:
+            old, self.serving = self.serving, new
         if old is not None:
             old.engine.close()
         self._announce(new)
+
+    def serve(self, bundle: Bundle, force_select: bool = False) -> serving.Serving:
+        new = self.prepare(bundle, force_select)
+        self.swap(new)
         return new
+
+    def current(self) -> Bundle | None:
+        return self.serving.bundle if self.serving else None
+
+    def health(self) -> tuple[int, int, int]:
+        """Frames processed (-1 without cameras), inference errors, failovers of the serving engine."""
+        frames = sum(p.stats.processed for p in self.pipelines) if self.pipelines else -1
+        failovers = len(self.serving.engine.failovers) if self.serving else 0
+        return frames, sum(p.stats.errors for p in self.pipelines), failovers
+
+    def report(self, phase: str, digest: str, message: str, kind: str = "update", **data: Any) -> None:
+        self.messenger.event(kind, message, phase=phase, digest=digest, **data)
+        if phase in TERMINAL:
+            state = "online" if self.serving is not None else "degraded"
+            self.messenger.set_status(state=state, update_phase=phase)
+        else:
+            self.messenger.set_status(state="updating", update_phase=phase)
 
     def _file_source(self) -> Path | None:
         for cam in self.cfg.cameras:
@@ -115,30 +149,36 @@ class Agent:
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
+        self.commands.start()
         self.client.start(wait_s=3.0)
         self.messenger.event("started", f"edge-agent {__version__} on {self.hw.cpu['model']}")
         self._load_initial()
+        self.updater.start()
         for cam in self.cfg.cameras:
             camera = Camera(cam.id, cam.source, cam.loop, cam.realtime).start()
             self.pipelines.append(Pipeline(camera, self.engine, self._on_answer, self._on_error).start())
         sdnotify.notify("READY=1\nSTATUS=" + self._status_text())
 
     def _load_initial(self) -> None:
-        root = self.cfg.bundle or self.current_bundle()
-        if root is None:
-            self.messenger.set_status(state="degraded")
+        """The store's committed model, else its previous one, else --bundle (the seed model)."""
+        roots = [r for r in (*self._store_roots(), self.cfg.bundle) if r is not None]
+        for root in roots:
+            try:
+                self.serve(self.open(root))
+                self.messenger.set_status(state="online")
+                return
+            except (RuntimesError, AgentError, OSError) as exc:
+                self.messenger.event("error", f"cannot serve {root}: {exc}")
+        self.messenger.set_status(state="degraded")
+        if not roots:
             self.messenger.event("error", "no model: give --bundle or push one with `edgectl push`")
-            return
-        try:
-            self.serve(self.open(root))
-            self.messenger.set_status(state="online")
-        except (RuntimesError, AgentError, OSError) as exc:
-            self.messenger.set_status(state="degraded")
-            self.messenger.event("error", f"cannot serve {root}: {exc}")
 
-    def current_bundle(self) -> Path | None:
-        """The model store's committed bundle (the update issue fills the store)."""
-        return None
+    def _store_roots(self) -> list[Path | None]:
+        try:
+            return [self.store.current(), self.store.previous()]
+        except StoreError as exc:
+            self.messenger.event("error", str(exc))
+            return []
 
     def _on_answer(self, answer: Answer) -> None:
         s = self.serving
@@ -164,7 +204,7 @@ class Agent:
                 sdnotify.notify("WATCHDOG=1\nSTATUS=" + self._status_text())
                 next_watchdog = now + watchdog
         self.shutdown()
-        return 0
+        return self.commands.exit_code
 
     def _wait_stop(self, timeout: float) -> bool:
         """Wait for the stop event or, when the signals are blocked for us, for SIGTERM/SIGINT."""
@@ -187,6 +227,8 @@ class Agent:
         t = self.telemetry.build(self.outbox.next_seq(), self.pipelines, runtime, self.outbox.depth(),
                                  self.outbox.dropped())
         self.messenger.telemetry(t.model_dump_json().encode())
+        self.messenger.set_status(metrics={"fps": t.fps, "p95_ms": t.p95_ms, "cpu_pct": t.cpu_pct,
+                                           "temp_c": t.temp_c, "telemetry_seq": t.seq})
         self._check_frames()
 
     def _check_frames(self) -> None:
@@ -207,6 +249,7 @@ class Agent:
         return f"{s.bundle.manifest.name} v{s.bundle.manifest.version} on {s.engine.active.key}"
 
     def shutdown(self) -> None:
+        self.updater.stop()
         for p in self.pipelines:
             p.stop()
             p.camera.stop()

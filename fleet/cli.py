@@ -59,7 +59,7 @@ def stdout_to_stderr() -> Iterator[None]:
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for ours in ("fleet", "builder", "runtimes", "agent"):
+    for ours in ("builder", "runtimes"):
         logging.getLogger(ours).setLevel(logging.INFO)
 
 
@@ -158,6 +158,15 @@ def build(
         emit_json(summary)
     if strict and any(t["status"] != "ok" for t in summary["targets"]):
         raise typer.Exit(1)
+
+
+def _register_fleet() -> None:
+    from .cli_fleet import register
+
+    register(app, err, fail, emit_json)
+
+
+_register_fleet()
 
 
 def main() -> None:

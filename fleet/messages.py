@@ -46,6 +46,9 @@ class Status(Message):
     runtime: RuntimeRef | None = None
     update_phase: Phase | None = None
     last_change: str | None = None
+    # The latest telemetry in brief, so `edgectl status` answers from retained messages alone.
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    telemetry_interval_s: float = 10.0
 
 
 class CameraStats(BaseModel):
@@ -137,7 +140,7 @@ class BadPayload(ValueError):
     """A payload that does not parse; the message names the topic and the key."""
 
 
-def parse(model: type[Message], payload: bytes, topic: str) -> Any:
+def parse(model: type[Message], payload: bytes | bytearray, topic: str) -> Any:
     if len(payload) > MAX_PAYLOAD:
         raise BadPayload(f"{topic}: payload of {len(payload)} bytes is larger than {MAX_PAYLOAD}")
     try:

@@ -1,0 +1,292 @@
+"""A model update, as DESIGN.md §5 says: desired → fetch missing chunks → verify → stage → check and select
+on the device → switch while the old model serves → soak → commit, or roll back. Every phase is an event,
+shows in status and is written to the store first, so a restart resumes or rolls back."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+import time
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+
+from fleet.messages import BadPayload, BundleManifest, Desired, parse
+from fleet.mqtt import MqttClient
+from fleet.topics import Topics
+from fleet.transfer import TransferError, check_chunk, check_manifest
+from runtimes.bundle import Bundle
+from runtimes.errors import RuntimesError
+
+from .errors import AgentError
+from .store import Store
+
+log = logging.getLogger(__name__)
+RESUMABLE = ("received", "fetching", "verifying", "staging")
+INTERRUPTIBLE = ("checking", "switching", "soaking")
+TERMINAL = ("committed", "rolled_back", "refused", "failed")
+
+
+class UpdateFailed(AgentError):
+    def __init__(self, phase: str, reason: str) -> None:
+        super().__init__(reason)
+        self.phase, self.reason = phase, reason
+
+
+class Host(Protocol):
+    """What the updater needs from the agent."""
+
+    def open(self, root: Any) -> Bundle: ...
+    def current(self) -> Bundle | None: ...
+    def prepare(self, bundle: Bundle) -> Any: ...
+    def swap(self, prepared: Any) -> None: ...
+    def health(self) -> tuple[int, int, int]: ...  # frames processed, errors, failovers
+    def report(self, phase: str, digest: str, message: str, **data: Any) -> None: ...
+
+
+class Updater:
+    def __init__(self, host: Host, store: Store, client: MqttClient, topics: Topics, device: str,
+                 soak_s: float, fetch_stall_s: float = 60.0) -> None:
+        self.host, self.store, self.client, self.topics, self.device = host, store, client, topics, device
+        self.soak_s, self.fetch_stall_s = soak_s, fetch_stall_s
+        self._jobs: queue.Queue[Desired] = queue.Queue()
+        self._stop = threading.Event()
+        self._fetch = _Fetch()
+        self._thread = threading.Thread(target=self._work, name="updater", daemon=True)
+
+    def start(self) -> None:
+        self._recover()
+        self.client.subscribe(self.topics.desired(self.device), self._on_desired)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._fetch.wake.set()
+
+    # -- intake ------------------------------------------------------------------------------------------
+    def _on_desired(self, msg: mqtt.MQTTMessage) -> None:
+        if not msg.payload:
+            return  # a cleared retained desired: nothing to do
+        try:
+            desired: Desired = parse(Desired, msg.payload, msg.topic)
+        except BadPayload as exc:
+            self.host.report("refused", "", f"rejected desired state: {exc}", kind="rejected")
+            return
+        self._jobs.put(desired)
+
+    def _recover(self) -> None:
+        """After a restart: resume a transfer, or roll back an update that had not committed."""
+        state = self.store.state()
+        phase, digest = state.get("phase"), state.get("digest", "")
+        if phase in INTERRUPTIBLE:
+            self._finish(digest, "rolled_back", f"agent restarted during {phase}; still on the committed model",
+                         state)
+        elif phase in RESUMABLE and state.get("desired"):
+            self._jobs.put(Desired.model_validate(state["desired"]))
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                desired = self._jobs.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            while not self._jobs.empty():  # only the newest desired state matters
+                desired = self._jobs.get_nowait()
+            self._handle(desired)
+
+    # -- the state machine -------------------------------------------------------------------------------
+    def _handle(self, desired: Desired) -> None:
+        state = self.store.state()
+        if desired.digest == self.store.pointer().get("current") or desired.digest in state.get("done", []):
+            return  # idempotent: already serving, or already refused or rolled back
+        try:
+            self._update(desired)
+        except UpdateFailed as exc:
+            terminal = "refused" if exc.phase in ("received", "fetching", "verifying", "staging", "checking") \
+                else "rolled_back"
+            self._finish(desired.digest, terminal, f"{exc.phase}: {exc.reason}", self.store.state())
+
+    def _update(self, desired: Desired) -> None:
+        self._check_admission(desired)
+        self._phase(desired, "fetching", f"fetching {desired.chunks} chunks")
+        manifest = self._fetch_all(desired)
+        self._phase(desired, "verifying", "checking the archive, the manifest and the signature")
+        bundle = self._verify(desired, manifest)
+        self._phase(desired, "checking", "golden check and runtime selection on this device")
+        prepared = self._prepare(bundle)
+        previous = self.host.current()
+        self._phase(desired, "switching", "switching to the new model")
+        self.host.swap(prepared)
+        self._phase(desired, "soaking", f"watching the new model for {self.soak_s:.0f} s")
+        failure = self._soak()
+        if failure:
+            self._rollback(previous, desired, failure)
+            return
+        self.store.commit(desired.digest)
+        self._finish(desired.digest, "committed", f"committed {bundle.manifest.name} v{bundle.manifest.version}",
+                     self.store.state())
+        self.store.prune()
+
+    def _phase(self, desired: Desired, phase: str, message: str) -> None:
+        state = self.store.state()
+        self.store.set_state(digest=desired.digest, phase=phase, desired=desired.model_dump(),
+                             done=state.get("done", []))
+        self.host.report(phase, desired.digest, message)
+
+    def _finish(self, digest: str, phase: str, message: str, state: dict[str, Any]) -> None:
+        done = [*state.get("done", [])[-20:], digest] if digest else state.get("done", [])
+        self.store.set_state(digest=digest, phase=phase, done=done, reason=message)
+        if phase != "committed" and digest:
+            self.store.discard_incoming(digest)
+            if digest != self.store.pointer().get("current"):
+                self.store.discard_bundle(digest)
+        self.host.report(phase, digest, message)
+
+    def _check_admission(self, desired: Desired) -> None:
+        current = self.host.current()
+        if current is not None and desired.version < current.manifest.version and not desired.force:
+            raise UpdateFailed("received", f"version {desired.version} is older than the running "
+                               f"{current.manifest.version} (push with --force to downgrade)")
+        need = desired.size * 2 + (1 << 20)  # the archive and its unpacked copy
+        if self.store.free_bytes() < need:
+            raise UpdateFailed("received", f"bundle needs {need >> 20} MiB, only "
+                               f"{self.store.free_bytes() >> 20} MiB free in {self.store.root}")
+
+    def _verify(self, desired: Desired, manifest: BundleManifest) -> Bundle:
+        try:
+            archive = self.store.assemble(manifest)
+            root = self.store.install(manifest, archive, max_bytes=desired.size * 2)
+            self.store.discard_incoming(desired.digest)
+            bundle = self.host.open(root)
+        except (AgentError, TransferError, RuntimesError, OSError) as exc:
+            raise UpdateFailed("verifying", str(exc)) from exc
+        current = self.host.current()
+        if current is not None and bundle.manifest.version < current.manifest.version and not desired.force:
+            raise UpdateFailed("verifying", f"bundle version {bundle.manifest.version} is older than the "
+                               f"running {current.manifest.version}")
+        return bundle
+
+    def _prepare(self, bundle: Bundle) -> Any:
+        try:
+            return self.host.prepare(bundle)
+        except (AgentError, RuntimesError, OSError) as exc:
+            raise UpdateFailed("checking", str(exc)) from exc
+
+    def _soak(self) -> str | None:
+        """None when the new model stayed healthy for the soak time, else why not."""
+        frames0, errors0, failovers0 = self.host.health()
+        deadline = time.monotonic() + self.soak_s
+        while not self._stop.wait(0.25):
+            frames, errors, failovers = self.host.health()
+            if errors > errors0:
+                return f"soaking: {errors - errors0} inference error(s)"
+            if failovers > failovers0:
+                return "soaking: the new model failed over to its runner-up"
+            if time.monotonic() >= deadline:
+                return None if frames > frames0 or frames0 < 0 else "soaking: no frames processed"
+        return "soaking: agent stopping"
+
+    def _rollback(self, previous: Bundle | None, desired: Desired, reason: str) -> None:
+        if previous is not None:
+            try:
+                self.host.swap(self.host.prepare(previous))
+            except (AgentError, RuntimesError) as exc:
+                reason += f"; reloading the previous model failed too: {exc}"
+        self._finish(desired.digest, "rolled_back", reason, self.store.state())
+
+    # -- fetching -------------------------------------------------------------------------------------------
+    def _fetch_all(self, desired: Desired) -> BundleManifest:
+        fetch = self._fetch = _Fetch(desired, self.store)
+        manifest_topic = self.topics.bundle_manifest(desired.digest)
+        self.client.subscribe(manifest_topic, lambda m: self._on_manifest(fetch, m))
+        try:
+            while not fetch.done.is_set():
+                fetch.wake.clear()
+                if self._stop.is_set():
+                    raise UpdateFailed("fetching", "agent stopping")
+                if fetch.error:
+                    raise UpdateFailed("fetching", fetch.error)
+                if time.monotonic() - fetch.progress_at > self.fetch_stall_s:
+                    raise UpdateFailed("fetching", f"no chunk for {self.fetch_stall_s:.0f} s "
+                                       f"({len(fetch.have)}/{desired.chunks} received; kept for a retry)")
+                fetch.wake.wait(0.5)
+        finally:
+            self.client.unsubscribe(manifest_topic)
+            for topic in list(fetch.subscribed):
+                self.client.unsubscribe(topic)
+        if fetch.manifest is None:
+            raise UpdateFailed("fetching", "no transfer manifest")
+        return fetch.manifest
+
+    def _on_manifest(self, fetch: _Fetch, msg: mqtt.MQTTMessage) -> None:
+        if fetch.manifest is not None or not msg.payload:
+            return
+        try:
+            manifest: BundleManifest = parse(BundleManifest, msg.payload, msg.topic)
+            check_manifest(manifest)
+            fetch.accept_manifest(manifest)
+        except (BadPayload, TransferError) as exc:
+            fetch.fail(str(exc))
+            return
+        self.store.save_transfer_manifest(manifest)
+        missing = sorted(set(range(len(manifest.chunk_sha256))) - fetch.have)
+        self.host.report("fetching", manifest.digest, f"{len(fetch.have)} chunks already here, fetching "
+                         f"{len(missing)}", have=len(fetch.have), missing=len(missing))
+        for index in missing:  # subscribe to exactly what we lack
+            topic = self.topics.bundle_chunk(manifest.digest, index)
+            fetch.subscribed.add(topic)
+            self.client.subscribe(topic, functools.partial(self._on_chunk, fetch, index))
+        fetch.check_done()
+
+    def _on_chunk(self, fetch: _Fetch, index: int, msg: mqtt.MQTTMessage) -> None:
+        if fetch.manifest is None or index in fetch.have or not msg.payload:
+            return
+        payload = bytes(msg.payload)
+        try:
+            check_chunk(fetch.manifest, index, payload)
+        except TransferError as exc:
+            fetch.fail(str(exc))
+            return
+        self.store.save_chunk(fetch.manifest.digest, index, payload)
+        fetch.got(index)
+        self.client.unsubscribe(msg.topic)
+        fetch.subscribed.discard(msg.topic)
+
+
+class _Fetch:
+    """One transfer's progress, shared between paho's thread and the updater's."""
+
+    def __init__(self, desired: Desired | None = None, store: Store | None = None) -> None:
+        self.desired = desired
+        self.manifest: BundleManifest | None = None
+        self.have: set[int] = store.have_chunks(desired.digest) if desired and store else set()
+        self.subscribed: set[str] = set()
+        self.done, self.wake = threading.Event(), threading.Event()
+        self.error: str | None = None
+        self.progress_at = time.monotonic()
+        self.fetched = 0
+
+    def accept_manifest(self, manifest: BundleManifest) -> None:
+        d = self.desired
+        if d is None or manifest.digest != d.digest or manifest.size != d.size or \
+                len(manifest.chunk_sha256) != d.chunks:
+            raise TransferError(f"transfer manifest for {manifest.digest[:12]} does not match the desired state")
+        self.manifest = manifest
+        self.progress_at = time.monotonic()
+
+    def got(self, index: int) -> None:
+        self.have.add(index)
+        self.fetched += 1
+        self.progress_at = time.monotonic()
+        self.check_done()
+
+    def check_done(self) -> None:
+        if self.manifest is not None and len(self.have) >= len(self.manifest.chunk_sha256):
+            self.done.set()
+        self.wake.set()
+
+    def fail(self, reason: str) -> None:
+        self.error = reason
+        self.wake.set()

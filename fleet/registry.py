@@ -1,0 +1,42 @@
+"""Devices this laptop has seen, so `edgectl status` knows how many to wait for."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import paths
+
+
+def path() -> Path:
+    return paths.home() / "devices.json"
+
+
+def load() -> dict[str, dict[str, Any]]:
+    try:
+        data: dict[str, dict[str, Any]] = json.loads(path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data
+
+
+def save(devices: dict[str, dict[str, Any]]) -> None:
+    target = path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(devices, indent=1, sort_keys=True))
+    tmp.replace(target)
+
+
+def remember(seen: dict[str, dict[str, Any]]) -> None:
+    devices = load()
+    devices.update(seen)
+    save(devices)
+
+
+def forget(device: str) -> bool:
+    devices = load()
+    found = devices.pop(device, None) is not None
+    save(devices)
+    return found

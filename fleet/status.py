@@ -1,0 +1,92 @@
+"""`edgectl status`: the fleet at a glance from retained status messages (which carry the latest telemetry).
+
+MQTT has no end-of-retained marker: we stop once every known device has answered and the stream has been
+idle for a moment, or at a hard limit."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from . import registry
+from .messages import BadPayload, Status, parse
+from .mqtt import BrokerSettings, MqttClient
+from .topics import Topics
+
+HEALTHY = ("online",)
+
+
+def collect(broker: BrokerSettings, topics: Topics, idle_s: float = 0.25, max_s: float = 5.0,
+            connect_s: float = 10.0) -> dict[str, Status]:
+    known = set(registry.load())
+    found: dict[str, Status] = {}
+    lock, last = threading.Lock(), [time.monotonic()]
+
+    def on_status(msg: mqtt.MQTTMessage) -> None:
+        parsed = topics.parse(msg.topic)
+        if parsed is None or not msg.payload:
+            return
+        try:
+            status: Status = parse(Status, msg.payload, msg.topic)
+        except BadPayload:
+            return
+        with lock:
+            found[parsed[0]] = status
+            last[0] = time.monotonic()
+
+    client = MqttClient(f"edgectl-status-{uuid.uuid4().hex[:8]}", broker)
+    client.subscribe(topics.every("status"), on_status)
+    if not client.start(wait_s=connect_s):
+        client.stop()
+        raise ConnectionError(f"cannot reach the broker at {broker.host}:{broker.port}")
+    start = last[0] = time.monotonic()
+    stop = threading.Event()
+    while not stop.wait(0.02):
+        now = time.monotonic()
+        with lock:
+            complete = known <= set(found)
+            idle = now - last[0]
+        if now - start > max_s or (complete and idle >= idle_s and (found or now - start > 1.0)):
+            break
+    client.stop()
+    registry.remember({d: {"groups": s.groups, "last_seen": s.ts} for d, s in found.items()})
+    return found
+
+
+def row(device: str, status: Status, now: float | None = None) -> dict[str, Any]:
+    now = now or time.time()
+    age = max(0.0, now - status.ts)
+    state: str = status.state
+    if state != "offline" and age > 3 * status.telemetry_interval_s + 5:
+        state = "stale"  # retained, but the agent stopped refreshing it without an LWT (yet)
+    rt = status.runtime
+    return {
+        "device": device, "state": state, "last_seen_s": round(age, 1),
+        "model": status.model.name if status.model else None,
+        "version": status.model.version if status.model else None,
+        "runtime": f"{rt.target}/{rt.runtime}" if rt else None,
+        "device_kind": rt.executes_on or rt.device if rt else None,
+        "fps": status.metrics.get("fps"), "p95_ms": status.metrics.get("p95_ms"),
+        "cpu_pct": status.metrics.get("cpu_pct"), "temp_c": status.metrics.get("temp_c"),
+        "update_phase": status.update_phase, "agent_version": status.agent_version, "groups": status.groups,
+    }
+
+
+def rows(found: dict[str, Status], group: str | None = None) -> list[dict[str, Any]]:
+    now = time.time()
+    known = registry.load()
+    out = [row(d, s, now) for d, s in sorted(found.items()) if group is None or group in s.groups]
+    missing = [d for d in sorted(known) if d not in found and (group is None or group in known[d].get("groups", []))]
+    out += [{"device": d, "state": "offline", "last_seen_s": round(now - known[d].get("last_seen", now), 1),
+             "model": None, "version": None, "runtime": None, "device_kind": None, "fps": None, "p95_ms": None,
+             "cpu_pct": None, "temp_c": None, "update_phase": None, "agent_version": None,
+             "groups": known[d].get("groups", [])} for d in missing]
+    return out
+
+
+def unhealthy(table: list[dict[str, Any]]) -> bool:
+    return any(r["state"] not in HEALTHY for r in table)
