@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+
+from fleet import keys
+from tests.broker import Broker
+
+FAST = {"EDGE_AGENT__THRESHOLDS__SOAK_S": "2", "EDGE_AGENT__SELECTION_BUDGET_S": "1"}
+
+
+def start_agent(broker: Broker, bundle: Path | None, media: Path, state: Path, device: str,
+                *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`edge-agent run` as a real process, trusting the test signing key, telemetry every second."""
+    key = state.parent / "trusted.pem"
+    key.write_bytes(keys.load().public_pem)
+    cmd = [sys.executable, "-m", "agent", "run", "--device-id", device, "--broker", broker.url,
+           "--source", str(media / "video_640x480.mp4"), "--state-dir", str(state),
+           "--trusted-key", str(key), "--telemetry-interval", "1", *extra]
+    if bundle is not None:
+        cmd += ["--bundle", str(bundle)]
+    full_env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}
+    log = (state.parent / f"agent-{device}.log").open("ab")
+    return subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 class Recorder:

@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fleet import keys
 from tests.broker import Broker
-from tests.mqtt_helpers import Recorder
-
-
-def start_agent(broker: Broker, bundle: Path, media: Path, state: Path, device: str,
-                *extra: str) -> subprocess.Popen[bytes]:
-    key = state.parent / "trusted.pem"
-    key.write_bytes(keys.load().public_pem)
-    cmd = [sys.executable, "-m", "agent", "run", "--device-id", device, "--broker", broker.url,
-           "--bundle", str(bundle), "--source", str(media / "video_640x480.mp4"), "--state-dir", str(state),
-           "--trusted-key", str(key), "--telemetry-interval", "1", *extra]
-    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(state.parent / "agent.log", "wb"))
+from tests.mqtt_helpers import Recorder, start_agent
 
 
 @pytest.fixture

@@ -1,0 +1,225 @@
+"""Push → fetch → verify → check → switch → soak → commit or roll back, with a real agent and broker."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from builder.api import BuildRequest, build
+from fleet import keys
+from fleet.cli import app
+from fleet.messages import Desired
+from fleet.mqtt import BrokerSettings
+from fleet.push import Pusher
+from fleet.topics import Topics
+from fleet.transfer import pack
+from tests.broker import Broker
+from tests.conftest import MODEL
+from tests.mqtt_helpers import FAST, Recorder, start_agent
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def bundle_v2(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
+    out = tmp_path_factory.mktemp("v2") / "b"
+    build(BuildRequest(model=MODEL, calib=media / "calib", val=media / "val", out=out, targets="onnx-fp32",
+                       version=2))
+    return out
+
+
+@pytest.fixture
+def recorder(own_broker: Broker) -> Iterator[Recorder]:
+    rec = Recorder(own_broker.port, ["edge/#"])
+    yield rec
+    rec.close()
+
+
+def push(broker: Broker, bundle: Path, device: str, *extra: str) -> list[dict[str, object]]:
+    result = runner.invoke(app, ["push", str(bundle), "--device", device, "--broker", broker.url, "--timeout", "120",
+                                 "--json", *extra])
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def serving(rec: Recorder, device: str, version: int, timeout: float = 90) -> dict[str, object]:
+    return rec.wait_for(lambda t, d: t == f"edge/{device}/status" and d["state"] == "online"
+                        and (d.get("model") or {}).get("version") == version, timeout)
+
+
+def resign(root: Path, key: keys.SigningKey) -> None:
+    """Re-hash and re-sign a bundle after editing it (a well-formed bundle with a bad artifact)."""
+    from runtimes import signing
+    from runtimes.bundle import file_entry
+
+    doc = json.loads((root / "manifest.json").read_text())
+    doc["files"] = [file_entry(root, f["path"]).model_dump() for f in doc["files"]]
+    data = json.dumps(doc).encode()
+    (root / "manifest.json").write_bytes(data)
+    (root / "manifest.sig").write_bytes(signing.sign(data, key.private, key.public_pem))
+
+
+def test_push_commits_and_survives_a_restart(own_broker: Broker, recorder: Recorder, bundle: Path,
+                                            bundle_v2: Path, media: Path, tmp_path: Path) -> None:
+    agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u1", env=FAST)
+    try:
+        serving(recorder, "u1", 1)
+        results = push(own_broker, bundle_v2, "u1")
+        assert results[0]["result"] == "committed", results
+        phases = [d["data"]["phase"] for d in recorder.of("u1/events") if d["kind"] == "update"]
+        for phase in ("fetching", "verifying", "checking", "switching", "soaking", "committed"):
+            assert phase in phases
+        serving(recorder, "u1", 2, 10)
+        agent.terminate()
+        agent.wait(20)
+        agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u1", env=FAST)
+        serving(recorder, "u1", 2)  # the store's committed model wins over the --bundle seed
+    finally:
+        agent.kill()
+
+
+def test_downgrade_is_refused(own_broker: Broker, recorder: Recorder, bundle: Path, bundle_v2: Path, media: Path,
+                              tmp_path: Path) -> None:
+    agent = start_agent(own_broker, bundle_v2, media, tmp_path / "state", "u2", env=FAST)
+    try:
+        serving(recorder, "u2", 2)
+        results = push(own_broker, bundle, "u2")
+        assert results[0]["result"] == "refused" and "older" in str(results[0]["reason"])
+        assert agent.poll() is None
+    finally:
+        agent.kill()
+
+
+def test_unknown_key_is_refused(own_broker: Broker, recorder: Recorder, bundle: Path, bundle_v2: Path,
+                                media: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(bundle_v2, other)
+    resign(other, keys.init(tmp_path / "otherkey"))
+    agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u3", env=FAST)
+    try:
+        serving(recorder, "u3", 1)
+        results = push(own_broker, other, "u3")
+        assert results[0]["result"] == "refused" and "unknown key" in str(results[0]["reason"])
+        serving(recorder, "u3", 1, 10)
+        assert not list((tmp_path / "state" / "store" / "incoming").iterdir())  # nothing half-staged left
+    finally:
+        agent.kill()
+
+
+def test_golden_failure_on_the_device_is_refused(own_broker: Broker, recorder: Recorder, bundle: Path,
+                                                 bundle_v2: Path, media: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    bad = tmp_path / "bad"
+    shutil.copytree(bundle_v2, bad)
+    ref = np.load(bad / "golden" / "reference.npy")
+    np.save(bad / "golden" / "reference.npy", ref[:, ::-1].copy())  # the device will disagree with this
+    resign(bad, keys.load())
+    agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u4", env=FAST)
+    try:
+        serving(recorder, "u4", 1)
+        results = push(own_broker, bad, "u4")
+        assert results[0]["result"] == "refused" and "golden" in str(results[0]["reason"])
+        serving(recorder, "u4", 1, 10)
+    finally:
+        agent.kill()
+
+
+def _publish_partial(broker: Broker, bundle: Path, device: str, upto: int | None,
+                     tamper: int | None = None) -> Desired:
+    pusher = Pusher(BrokerSettings(port=broker.port), Topics())
+    pusher.connect()
+    packed = pack(bundle)
+    topics = Topics()
+    mids = [pusher._publish(topics.bundle_manifest(packed.digest), packed.manifest.model_dump_json().encode())]
+    count = len(packed.manifest.chunk_sha256)
+    for i in range(count if upto is None else upto):
+        data = packed.chunk(i)
+        if i == tamper:
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        mids.append(pusher._publish(topics.bundle_chunk(packed.digest, i), data))
+    pusher._wait_acks(mids, 60)
+    desired = Desired(digest=packed.digest, name="efficientnet-lite0", version=2, size=packed.manifest.size,
+                      chunks=count)
+    pusher.set_desired([device], desired)
+    pusher.close()
+    return desired
+
+
+def test_tampered_chunk_is_refused(own_broker: Broker, recorder: Recorder, bundle: Path, bundle_v2: Path,
+                                   media: Path, tmp_path: Path) -> None:
+    agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u5", env=FAST)
+    try:
+        serving(recorder, "u5", 1)
+        _publish_partial(own_broker, bundle_v2, "u5", None, tamper=3)
+        event = recorder.wait_for(lambda t, d: t == "edge/u5/events" and d["data"].get("phase") == "refused", 60)
+        assert "chunk 3" in event["message"] and "sha256" in event["message"]
+        serving(recorder, "u5", 1, 10)
+    finally:
+        agent.kill()
+
+
+def test_cut_transfer_resumes_with_the_missing_chunks(own_broker: Broker, recorder: Recorder, bundle: Path,
+                                                      bundle_v2: Path, media: Path, tmp_path: Path) -> None:
+    agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u6", env=FAST)
+    try:
+        serving(recorder, "u6", 1)
+        total = len(pack(bundle_v2).manifest.chunk_sha256)
+        half = total // 2
+        _publish_partial(own_broker, bundle_v2, "u6", half)
+        recorder.wait_for(lambda t, d: t == "edge/u6/events" and d["data"].get("missing") == total, 60)
+        store = tmp_path / "state" / "store" / "incoming"
+        _wait_chunks(store, half)
+        agent.send_signal(signal.SIGKILL)
+        agent.wait()
+        _publish_partial(own_broker, bundle_v2, "u6", None)  # the rest arrives while the device is down
+        agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u6", env=FAST)
+        resumed = recorder.wait_for(lambda t, d: t == "edge/u6/events" and d["data"].get("have") == half, 90)
+        assert resumed["data"]["missing"] == total - half
+        serving(recorder, "u6", 2, 90)
+    finally:
+        agent.kill()
+
+
+def _wait_chunks(store: Path, count: int) -> None:
+    import threading
+
+    wait = threading.Event()
+    for _ in range(200):
+        if sum(1 for _ in store.glob("*/*.chunk")) >= count:
+            return
+        wait.wait(0.1)
+    raise AssertionError(f"chunks never reached {count}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["fetching", "verifying", "checking", "switching", "soaking"])
+def test_kill_9_in_every_phase_ends_with_a_serving_model(phase: str, own_broker: Broker, recorder: Recorder,
+                                                        bundle: Path, bundle_v2: Path, media: Path,
+                                                        tmp_path: Path) -> None:
+    env = {**FAST, "EDGE_AGENT__THRESHOLDS__SOAK_S": "5"}
+    agent = start_agent(own_broker, bundle, media, tmp_path / "state", "k1", env=env)
+    try:
+        serving(recorder, "k1", 1)
+        assert runner.invoke(app, ["push", str(bundle_v2), "--device", "k1", "--broker", own_broker.url,
+                                   "--no-wait"]).exit_code == 0
+        recorder.wait_for(lambda t, d: t == "edge/k1/events" and d["data"].get("phase") == phase, 90)
+        agent.send_signal(signal.SIGKILL)
+        agent.wait()
+        agent = start_agent(own_broker, bundle, media, tmp_path / "state", "k1", env=env)
+        # Before commit the restart either resumes (transfer phases) or rolls back; both end serving.
+        final = recorder.wait_for(lambda t, d: t == "edge/k1/status" and d["state"] == "online"
+                                  and d.get("update_phase") in ("committed", "rolled_back"), 120)
+        # The kill lands at or just after the phase's event: transfer phases resume and commit, later ones
+        # roll back; either way the status must say which model serves.
+        events = [(d["data"].get("phase"), d["message"]) for d in recorder.of("k1/events")]
+        assert final["model"]["version"] == (2 if final["update_phase"] == "committed" else 1), (final, events)
+        if phase in ("switching", "soaking"):
+            assert final["update_phase"] == "rolled_back", events
+    finally:
+        agent.kill()
