@@ -24,7 +24,7 @@ from .errors import AgentError
 from .messaging import Messenger
 from .outbox import Outbox
 from .pipeline import Answer, Pipeline
-from .probe import Probe, probe
+from .probe import Probe, probe_isolated
 from .store import Store, StoreError
 from .telemetry import TelemetryBuilder
 from .updater import TERMINAL, Updater
@@ -50,7 +50,7 @@ class Agent:
         self.stop_event = threading.Event()
         self.serving: serving.Serving | None = None
         self.pipelines: list[Pipeline] = []
-        self.hw: Probe = probe()
+        self.hw: Probe = probe_isolated()
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(cfg.state_dir / "outbox.db", cfg.outbox_max_rows)
         hardware = {"arch": self.hw.arch, "cpu": self.hw.cpu["model"], "cores": self.hw.cpu["cores"],

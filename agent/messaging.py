@@ -24,7 +24,8 @@ class Messenger:
         self._min_gap = 1.0 / results_per_s
         self._last_result: dict[str, float] = {}
         self._lock = threading.Lock()
-        self.status = Status(device=device, state="online", agent_version=agent_version, groups=groups,
+        # "updating" until the first model serves: the agent is up, but nothing runs yet.
+        self.status = Status(device=device, state="updating", agent_version=agent_version, groups=groups,
                              hardware=hardware)
         client.on_ack = outbox.acked
         client.on_disconnect_hook = outbox.reset_inflight

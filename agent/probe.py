@@ -115,3 +115,16 @@ def probe() -> Probe:
     accs, notes = accelerators(found)
     return Probe(arch=platform.machine(), os=f"{platform.system()} {platform.release()}", cpu=cpu_info(),
                  memory_mb=memory_mb(), runtimes=found, accelerators=accs, notes=notes)
+
+
+def probe_isolated() -> Probe:
+    """Probe in a child process, so the agent imports only the runtimes it ends up serving with."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "agent", "probe", "--json"], capture_output=True, text=True,
+                          check=False)
+    try:
+        return Probe(**json.loads(proc.stdout))
+    except (ValueError, TypeError):
+        return probe()

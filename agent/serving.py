@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +16,7 @@ from runtimes.errors import RuntimesError
 from . import selection
 from .candidates import Candidate
 from .engine import Engine, Failover, Slot
+from .errors import AgentError
 from .probe import Probe
 
 log = logging.getLogger(__name__)
@@ -32,12 +36,31 @@ class Serving:
         return f"{cand.target}/{cand.runtime}", self.engine.active.model.adapter.executing()
 
 
+def select_isolated(bundle: Bundle, probe: Probe, state_dir: Path, budget_s: float, source: Path | None,
+                    force: bool) -> selection.Selection:
+    """The cached decision, or a fresh one measured in a child process: a candidate that crashes its
+    runtime during the golden check cannot take the serving agent down, and the memory of the
+    candidates that lose is given back to the system when the child exits."""
+    path = selection.cache_path(state_dir, bundle, probe, source)
+    if not force and (hit := selection.load_cached(path)) is not None:
+        return hit
+    cmd = [sys.executable, "-m", "agent", "select", str(bundle.root), "--state-dir", str(state_dir),
+           "--budget", str(budget_s), "--reselect", "--json"] + (["--source", str(source)] if source else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    fresh = selection.load_cached(path)
+    if proc.returncode != 0 or fresh is None:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])
+        cause = "\n".join(line for line in tail if not line.startswith("INFO"))[-2000:]
+        raise AgentError(f"selection failed (exit {proc.returncode}): {cause}")
+    return dataclasses.replace(fresh, cached=False)
+
+
 def start(bundle: Bundle, probe: Probe, state_dir: Path, budget_s: float, stuck_timeout_s: float,
           on_failover: Callable[[Failover], None], source: Path | None = None, force: bool = False) -> Serving:
-    sel = selection.select_cached(bundle, probe, state_dir, budget_s, source, force=force)
+    sel = select_isolated(bundle, probe, state_dir, budget_s, source, force)
     primary = _load(bundle, sel.selected)
     if primary is None:  # the cached choice no longer loads: measure again
-        sel = selection.select_cached(bundle, probe, state_dir, budget_s, source, force=True)
+        sel = select_isolated(bundle, probe, state_dir, budget_s, source, force=True)
         primary = _load(bundle, sel.selected)
         if primary is None:
             raise RuntimesError(f"selected candidate {sel.selected.key} does not load")

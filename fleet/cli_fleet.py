@@ -61,9 +61,11 @@ def register(app: typer.Typer, err: Any, fail: Any, emit_json: Any) -> None:
             out.add_row(r["device"], f"[{colour}]{r['state']}[/{colour}]", f"{r['last_seen_s']:.0f}s", model,
                         r["runtime"] or "-", r["device_kind"] or "-", _n(r["fps"]), _n(r["p95_ms"]),
                         _n(r["cpu_pct"]), _n(r["temp_c"]), r["update_phase"] or "-", r["agent_version"] or "-")
+        import sys
+
         from rich.console import Console
 
-        Console().print(out)
+        Console(width=None if sys.stdout.isatty() else 160).print(out)
 
     @app.command()
     def push(bundle: Annotated[Path, typer.Argument(help="Bundle directory (from edgectl build).")],

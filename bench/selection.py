@@ -5,7 +5,9 @@
 (c) selection wall time, and cached start → first result in a fresh process,
 (d) in-agent inference (Engine: handoff + pre/post) vs the runtime's raw loop, (e) RSS.
 
-    .venv/bin/python bench/select.py [--bundle DIR] [--budget S] [--long S]
+    .venv/bin/python bench/selection.py [--bundle DIR] [--budget S] [--long S]
+
+(Not select.py: a script named select.py in bench/ shadows the stdlib module for every script there.)
 """
 
 from __future__ import annotations
