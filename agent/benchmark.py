@@ -35,24 +35,38 @@ def other_cpu_meter() -> Callable[[], float]:
     return stop
 
 
-def interleaved(steps: dict[str, Callable[[], None]], budget_s: float, min_rounds: int = 10,
-                max_rounds: int = 500) -> tuple[dict[str, list[float]], Run]:
-    """Warm up each step, then run rounds (each step once per round, order rotated) within the budget."""
+def interleaved(steps: dict[str, Callable[[], None]], budget_s: float, rounds: int = 4,
+                warm_calls: int = 3) -> tuple[dict[str, list[float]], Run]:
+    """Rounds of blocks: in each round every step runs alone for an equal slice of the budget (order
+    rotated, so slow drift hits everyone alike), and the first calls of each block are not counted.
+    Blocks rather than single calls: runtimes keep worker threads spinning after a call, so single-call
+    interleaving measures each candidate against the previous one's threads, not as it will serve."""
     for step in steps.values():
         for _ in range(WARMUP):
             step()
     samples: dict[str, list[float]] = {k: [] for k in steps}
     keys = list(steps)
-    meter, deadline, rounds = other_cpu_meter(), time.monotonic() + budget_s, 0
-    while rounds < max_rounds and (rounds < min_rounds or time.monotonic() < deadline):
-        order = keys[rounds % len(keys):] + keys[: rounds % len(keys)]
-        for key in order:
-            start = time.perf_counter()
-            steps[key]()
-            samples[key].append((time.perf_counter() - start) * 1000)
-        rounds += 1
+    block_s = budget_s / max(1, rounds * len(keys))
+    meter = other_cpu_meter()
+    for r in range(rounds):
+        order = keys[r % len(keys):] + keys[: r % len(keys)]
+        for key in order if r % 2 == 0 else order[::-1]:
+            samples[key] += _block(steps[key], block_s, warm_calls)
     other = meter()
     return samples, Run(rounds, other, other > NOISY_CORE_SHARE)
+
+
+def _block(step: Callable[[], None], seconds: float, warm_calls: int) -> list[float]:
+    times: list[float] = []
+    deadline = time.monotonic() + seconds
+    calls = 0
+    while calls < warm_calls + 2 or time.monotonic() < deadline:
+        start = time.perf_counter()
+        step()
+        if calls >= warm_calls:
+            times.append((time.perf_counter() - start) * 1000)
+        calls += 1
+    return times
 
 
 def median_p90(values: list[float]) -> tuple[float, float]:

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from runtimes.errors import InferenceFailed, RuntimesError
 from runtimes.model import LoadedModel
@@ -51,11 +52,20 @@ class Engine:
         return self._slots[0]
 
     def infer_frame(self, frame_bgr: Array) -> tuple[list[Array], Transform]:
-        """Infer one frame on the active slot, failing over once per broken slot."""
+        """Infer one camera frame on the active slot, failing over once per broken slot."""
+        result: tuple[list[Array], Transform] = self._run(lambda m: m.infer_frame(frame_bgr))
+        return result
+
+    def infer_images(self, images: Array) -> list[Array]:
+        """Infer model-size uint8 images (model colour order), with the same failover."""
+        result: list[Array] = self._run(lambda m: m.infer_images(images))
+        return result
+
+    def _run(self, call: Callable[[LoadedModel], Any]) -> Any:
         while True:
             slot = self.active
             try:
-                future = self._pool.submit(slot.model.infer_frame, frame_bgr)
+                future = self._pool.submit(call, slot.model)
             except RuntimeError as exc:  # submit after close
                 raise EngineClosed() from exc
             try:

@@ -75,15 +75,13 @@ def _steps(models: dict[str, LoadedModel], images: Array, source: Path | None) -
         from .pipeline_bench import pipeline_steps
 
         return pipeline_steps(models, source)
-    tensors = {k: m for k, m in models.items()}
-    return {k: _infer_step(m, images[:1]) for k, m in tensors.items()}
+    return {k: _infer_step(m, images[:1]) for k, m in models.items()}
 
 
 def _infer_step(model: LoadedModel, image: Array) -> Any:
-    from runtimes.processing import to_input
-
-    tensor = to_input(image, model.pre, model.artifact.inputs[0])
-    return lambda: model.adapter.infer([tensor])
+    # What the agent pays per frame at model size: input conversion, inference and dequantisation, so a
+    # float-input artifact carries its normalisation cost against a raw-pixel uint8 one.
+    return lambda: model.infer_images(image)
 
 
 def select(bundle: Bundle, probe: Probe, budget_s: float = 8.0, source: Path | None = None,

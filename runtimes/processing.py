@@ -91,11 +91,27 @@ def to_input(images: Array, pre: Preprocess, spec: TensorSpec) -> Array:
         tensor = np.clip(q, info.min, info.max).astype(spec.dtype)
     elif spec.dtype == "uint8":
         tensor = images.astype(np.uint8, copy=False)
+    elif spec.layout == "NCHW":
+        return _normalise_nchw(images, pre).astype(spec.dtype, copy=False)
     else:
         tensor = _normalise(images, pre).astype(spec.dtype, copy=False)
     if spec.layout == "NCHW":
         tensor = np.ascontiguousarray(tensor.transpose(0, 3, 1, 2))
     return tensor
+
+
+def _normalise_nchw(images: Array, pre: Preprocess) -> Array:
+    """Normalise and go to NCHW in one pass: OpenCV's blobFromImages is ~8x faster than numpy here,
+    which is a third of an INT8 inference on a small CPU."""
+    import cv2
+
+    std = np.asarray(pre.std, dtype=np.float32)
+    same_std = bool(np.all(std == std[0]))
+    blob: Array = cv2.dnn.blobFromImages(list(images), scalefactor=float(1.0 / std[0]) if same_std else 1.0,
+                                         mean=tuple(float(m) for m in pre.mean), swapRB=False, crop=False)
+    if not same_std:
+        blob *= (1.0 / std)[None, :, None, None]
+    return blob
 
 
 def raw_pixels_match(pre: Preprocess, spec: TensorSpec) -> bool:
