@@ -160,6 +160,36 @@ def build(
         raise typer.Exit(1)
 
 
+ca_app = typer.Typer(help="A CA for per-device TLS identities (see docs/security.md).", no_args_is_help=True)
+app.add_typer(ca_app, name="ca")
+
+
+@ca_app.command("init")
+def ca_init(force: Annotated[bool, typer.Option(help="Replace an existing CA.")] = False) -> None:
+    """Create the fleet CA (ECDSA P-256)."""
+    from . import ca
+
+    try:
+        err.print(f"CA certificate: {ca.init(force=force)}")
+    except FleetError as exc:
+        raise fail(str(exc)) from exc
+
+
+@ca_app.command("issue")
+def ca_issue(name: Annotated[str, typer.Argument(help="Device id (becomes the MQTT username) or operator name.")],
+             out: Annotated[Path, typer.Option(help="Where to write NAME.pem and NAME.key.")] = Path("."),
+             server: Annotated[list[str] | None, typer.Option(help="Issue a broker certificate for this host/IP.")]
+             = None) -> None:
+    """Issue a client (or, with --server, a broker) certificate signed by the fleet CA."""
+    from . import ca
+
+    try:
+        cert, key = ca.issue(name, out, server_hosts=server or None)
+    except FleetError as exc:
+        raise fail(str(exc)) from exc
+    err.print(f"certificate {cert}, key {key}")
+
+
 def _register_fleet() -> None:
     from .cli_fleet import register
 

@@ -71,3 +71,14 @@ def bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "efficientnet"
     build(BuildRequest(model=MODEL, calib=media / "calib", val=media / "val", out=out, targets=targets))
     return out
+
+
+@pytest.fixture(scope="session")
+def bundle_v2(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
+    """Version 2 of the same model, ONNX FP32 only (~19 MB): what tests push."""
+    from builder.api import BuildRequest, build
+
+    out = tmp_path_factory.mktemp("v2") / "b"
+    build(BuildRequest(model=MODEL, calib=media / "calib", val=media / "val", out=out, targets="onnx-fp32",
+                       version=2))
+    return out

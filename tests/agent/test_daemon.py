@@ -24,8 +24,9 @@ def test_agent_serves_and_reports(own_broker: Broker, recorder: Recorder, bundle
                                   tmp_path: Path) -> None:
     proc = start_agent(own_broker, bundle, media, tmp_path / "state", "dev1")
     try:
-        status = recorder.wait_for(lambda t, d: t == "edge/dev1/status" and d.get("model") is not None, 60)
-        assert status["state"] == "online" and status["model"]["name"] == "efficientnet-lite0"
+        status = recorder.wait_for(lambda t, d: t == "edge/dev1/status" and d.get("model") is not None
+                                   and d["state"] == "online", 60)
+        assert status["model"]["name"] == "efficientnet-lite0"
         assert status["runtime"]["runtime"] in ("onnxruntime", "openvino", "tflite")
         result = recorder.wait_for(lambda t, _d: t == "edge/dev1/results", 30)
         assert len(result["top"]) == 5

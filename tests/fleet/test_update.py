@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from builder.api import BuildRequest, build
 from fleet import keys
 from fleet.cli import app
 from fleet.messages import Desired
@@ -20,18 +19,9 @@ from fleet.push import Pusher
 from fleet.topics import Topics
 from fleet.transfer import pack
 from tests.broker import Broker
-from tests.conftest import MODEL
 from tests.mqtt_helpers import FAST, Recorder, start_agent
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="session")
-def bundle_v2(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
-    out = tmp_path_factory.mktemp("v2") / "b"
-    build(BuildRequest(model=MODEL, calib=media / "calib", val=media / "val", out=out, targets="onnx-fp32",
-                       version=2))
-    return out
 
 
 @pytest.fixture
