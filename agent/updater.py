@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 RESUMABLE = ("received", "fetching", "verifying", "staging")
 INTERRUPTIBLE = ("checking", "switching", "soaking")
 TERMINAL = ("committed", "rolled_back", "refused", "failed")
+RESUBSCRIBE_S = 5.0
 
 
 class UpdateFailed(AgentError):
@@ -208,9 +209,12 @@ class Updater:
                     raise UpdateFailed("fetching", "agent stopping")
                 if fetch.error:
                     raise UpdateFailed("fetching", fetch.error)
-                if time.monotonic() - fetch.progress_at > self.fetch_stall_s:
+                idle = time.monotonic() - fetch.progress_at
+                if idle > self.fetch_stall_s:
                     raise UpdateFailed("fetching", f"no chunk for {self.fetch_stall_s:.0f} s "
                                        f"({len(fetch.have)}/{desired.chunks} received; kept for a retry)")
+                if idle > RESUBSCRIBE_S * (fetch.resubscribed + 1):
+                    self._resubscribe(fetch)
                 fetch.wake.wait(0.5)
         finally:
             self.client.unsubscribe(manifest_topic)
@@ -219,6 +223,17 @@ class Updater:
         if fetch.manifest is None:
             raise UpdateFailed("fetching", "no transfer manifest")
         return fetch.manifest
+
+    def _resubscribe(self, fetch: _Fetch) -> None:
+        """Ask again for the chunks still missing: some brokers (NATS 2.9 seen here) drop retained
+        deliveries when many subscriptions arrive at once."""
+        fetch.resubscribed += 1
+        for topic in list(fetch.subscribed):
+            self.client.unsubscribe(topic)
+        for topic in list(fetch.subscribed):
+            index = int(topic.rsplit("/", 1)[1])
+            self.client.subscribe(topic, functools.partial(self._on_chunk, fetch, index))
+        log.info("re-subscribed to %d missing chunks", len(fetch.subscribed))
 
     def _on_manifest(self, fetch: _Fetch, msg: mqtt.MQTTMessage) -> None:
         if fetch.manifest is not None or not msg.payload:
@@ -267,6 +282,7 @@ class _Fetch:
         self.error: str | None = None
         self.progress_at = time.monotonic()
         self.fetched = 0
+        self.resubscribed = 0
 
     def accept_manifest(self, manifest: BundleManifest) -> None:
         d = self.desired

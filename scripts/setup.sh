@@ -5,12 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+# Brokers the tests start on free ports: mosquitto (every test) and nats-server (3.1.1 interop).
+missing=""
+{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing="$missing mosquitto"
+command -v nats-server >/dev/null 2>&1 || missing="$missing nats-server"
+if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing mosquitto (apt-get)" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+    echo "setup: installing$missing (apt-get)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   else
-    echo "setup: mosquitto is missing and cannot be installed here (not root or no apt-get)" >&2
+    echo "setup: missing$missing and cannot install here (not root or no apt-get)" >&2
   fi
 fi
 
@@ -21,9 +25,9 @@ fi
 stamp=.venv/.edgectl-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing edgectl with its agent, builder and dev extras" >&2
+  echo "setup: installing edgectl with its agent, builder, dev and bench extras" >&2
   .venv/bin/python -m pip install -q --upgrade pip >&2
-  .venv/bin/python -m pip install -q -e '.[agent,builder,dev]' >&2
+  .venv/bin/python -m pip install -q -e '.[agent,builder,dev,bench]' >&2
   echo "$want" > "$stamp"
 fi
 

@@ -23,6 +23,7 @@ from tests.mqtt_helpers import FAST, Recorder, start_agent
 class NatsBroker:
     def __init__(self, workdir: Path) -> None:
         self.port, self.client_port = free_port(), free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
         conf = workdir / "nats.conf"
         conf.write_text(f'server_name: edgectl_test_{self.port}\nlisten: 127.0.0.1:{self.client_port}\n'
                         f'jetstream {{ store_dir: "{workdir / "js"}" }}\nmqtt {{ listen: 127.0.0.1:{self.port} }}\n')

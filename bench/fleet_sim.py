@@ -1,0 +1,163 @@
+"""Simulated fleet on a private mosquitto; prints one JSON object.
+
+N devices (asyncio + gmqtt: paho's select() loop stops near 340 clients a process) speak the fleet/ protocol
+exactly: retained status with LWT, telemetry, a subscription to their desired state, and chunk fetches from
+the retained bundle topics with a fake model store. Measured: `edgectl status --json` wall time returning
+all N (a fresh process, after one run that learned the devices), time until every LWT shows offline after
+the simulator is killed, broker CPU during the run.
+
+    .venv/bin/python bench/fleet_sim.py --devices N [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psutil
+from common import ROOT, broker
+
+SIM_CHILD = "--child"
+
+
+async def device(name: str, port: int, stop: asyncio.Event, interval: float) -> None:
+    import gmqtt
+
+    from fleet.messages import BundleManifest, Desired, Status, Telemetry
+    from fleet.topics import Topics
+
+    topics = Topics()
+    offline = Status(device=name, state="offline", agent_version="sim").model_dump_json()
+    client = gmqtt.Client(name, will_message=gmqtt.Message(topics.status(name), offline, qos=1, retain=True))
+    chunks: dict[int, bytes] = {}
+
+    def on_message(_c, topic, payload, _qos, _props):  # type: ignore[no-untyped-def]
+        if topic == topics.desired(name) and payload:
+            desired = Desired.model_validate_json(payload)
+            client.subscribe(topics.bundle_manifest(desired.digest), qos=1)
+        elif topic.endswith("/manifest") and payload:
+            manifest = BundleManifest.model_validate_json(payload)
+            for i in range(len(manifest.chunk_sha256)):  # the fake store lacks every chunk
+                client.subscribe(topics.bundle_chunk(manifest.digest, i), qos=1)
+        elif "/chunk/" in topic:
+            chunks[int(topic.rsplit("/", 1)[1])] = payload
+        return 0
+
+    client.on_message = on_message
+    await client.connect("127.0.0.1", port, version=gmqtt.constants.MQTTv311, keepalive=60)
+    client.subscribe(topics.desired(name), qos=1)
+    client.publish(topics.status(name), Status(device=name, state="online", agent_version="sim",
+                                               groups=["sim"], telemetry_interval_s=interval).model_dump_json(),
+                   qos=1, retain=True)
+    seq, started = 0, time.monotonic()
+    while not stop.is_set():
+        seq += 1
+        client.publish(topics.telemetry(name), Telemetry(device=name, seq=seq, ts=time.time(),
+                                                         uptime_s=time.monotonic() - started).model_dump_json(), qos=1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+
+
+async def child(count: int, port: int, interval: float) -> None:
+    stop = asyncio.Event()
+    tasks = []
+    for i in range(count):
+        tasks.append(asyncio.create_task(device(f"sim-{i:05d}", port, stop, interval)))
+        if i % 200 == 199:
+            await asyncio.sleep(0.05)  # connect in waves, not one burst
+    print("ready", flush=True)
+    await asyncio.gather(*tasks)
+
+
+def raise_nofile() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def count_retained(port: int, want: str, count: int, timeout: float) -> float:
+    """Seconds until `count` devices show status `want`."""
+    states: dict[str, str] = {}
+    done = threading.Event()
+
+    def on_message(_c, _u, msg):  # type: ignore[no-untyped-def]
+        if msg.payload:
+            states[msg.topic] = json.loads(msg.payload)["state"]
+            if sum(1 for s in states.values() if s == want) >= count:
+                done.set()
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"count-{want}")
+    c.on_connect = lambda cl, *_: cl.subscribe("edge/+/status", 1)
+    c.on_message = on_message
+    start = time.monotonic()
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    done.wait(timeout)
+    c.loop_stop()
+    c.disconnect()
+    return time.monotonic() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument(SIM_CHILD, nargs=1, type=int, default=None)
+    args = parser.parse_args()
+    raise_nofile()
+    if args.child:
+        asyncio.run(child(args.devices, args.child[0], args.interval))
+        return
+    b = broker_with_limits()
+    home = Path(tempfile.mkdtemp(prefix="fleet-sim-home-"))
+    env = {**os.environ, "EDGECTL_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    sim = subprocess.Popen([sys.executable, __file__, "--devices", str(args.devices), "--interval",
+                            str(args.interval), SIM_CHILD, str(b.port)], stdout=subprocess.PIPE, env=env)
+    if sim.stdout is not None:
+        sim.stdout.readline()  # "ready": every connect has been started
+    online_s = count_retained(b.port, "online", args.devices, 120)
+    broker_proc = psutil.Process(b.proc.pid) if b.proc else None
+    cpu0 = broker_proc.cpu_times() if broker_proc else None
+    cmd = [str(ROOT / ".venv/bin/edgectl"), "status", "--broker", b.url, "--json"]
+    subprocess.run(cmd, env=env, capture_output=True, check=False)
+    start = time.monotonic()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    status_s = time.monotonic() - start
+    rows = json.loads(out.stdout)
+    threading.Event().wait(args.seconds)
+    busy = 0.0
+    if broker_proc and cpu0:
+        cpu1 = broker_proc.cpu_times()
+        busy = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / (time.monotonic() - start) * 100
+    sim.send_signal(signal.SIGKILL)
+    sim.wait()
+    lwt_s = count_retained(b.port, "offline", args.devices, 120)
+    b.stop()
+    print(json.dumps({"devices": args.devices, "rows_returned": len(rows), "status_seconds": round(status_s, 3),
+                      "all_online_seconds": round(online_s, 2), "lwt_seconds": round(lwt_s, 3),
+                      "broker_cpu_pct": round(busy, 1), "telemetry_interval_s": args.interval,
+                      "goals": {"status_seconds": 1.0, "lwt_seconds": 2.0}}, indent=2))
+
+
+def broker_with_limits():  # type: ignore[no-untyped-def]
+    b = broker()
+    b.stop()
+    b.extra_config = "max_connections -1\nmax_queued_messages 10000\n"
+    raise_nofile()  # inherited by the broker process
+    return b.start()
+
+
+if __name__ == "__main__":
+    main()
