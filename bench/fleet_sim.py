@@ -32,16 +32,22 @@ from common import ROOT, broker
 SIM_CHILD = "--child"
 
 
-async def device(name: str, port: int, stop: asyncio.Event, interval: float) -> None:
+async def device(name: str, port: int, stop: asyncio.Event, interval: float, fails: bool) -> None:
     import gmqtt
 
-    from fleet.messages import BundleManifest, Desired, Status, Telemetry
+    from fleet.messages import BundleManifest, Desired, Event, Status, Telemetry
     from fleet.topics import Topics
 
     topics = Topics()
     offline = Status(device=name, state="offline", agent_version="sim").model_dump_json()
     client = gmqtt.Client(name, will_message=gmqtt.Message(topics.status(name), offline, qos=1, retain=True))
     chunks: dict[int, bytes] = {}
+    want: dict[str, int] = {}
+
+    def event(digest: str, phase: str) -> None:
+        ev = Event(device=name, seq=len(chunks), ts=time.time(), kind="update", message=f"sim {phase}",
+                   data={"phase": phase, "digest": digest})
+        client.publish(topics.events(name), ev.model_dump_json(), qos=1)
 
     def on_message(_c, topic, payload, _qos, _props):  # type: ignore[no-untyped-def]
         if topic == topics.desired(name) and payload:
@@ -49,10 +55,15 @@ async def device(name: str, port: int, stop: asyncio.Event, interval: float) -> 
             client.subscribe(topics.bundle_manifest(desired.digest), qos=1)
         elif topic.endswith("/manifest") and payload:
             manifest = BundleManifest.model_validate_json(payload)
+            want[manifest.digest] = len(manifest.chunk_sha256)
+            event(manifest.digest, "fetching")
             for i in range(len(manifest.chunk_sha256)):  # the fake store lacks every chunk
                 client.subscribe(topics.bundle_chunk(manifest.digest, i), qos=1)
         elif "/chunk/" in topic:
+            digest = topic.split("/")[2]
             chunks[int(topic.rsplit("/", 1)[1])] = payload
+            if len(chunks) == want.get(digest):
+                event(digest, "refused" if fails else "committed")  # induced failures for the canary run
         return 0
 
     client.on_message = on_message
@@ -74,7 +85,7 @@ async def child(count: int, port: int, interval: float) -> None:
     stop = asyncio.Event()
     tasks = []
     for i in range(count):
-        tasks.append(asyncio.create_task(device(f"sim-{i:05d}", port, stop, interval)))
+        tasks.append(asyncio.create_task(device(f"sim-{i:05d}", port, stop, interval, fails=i % 10 == 0)))
         if i % 200 == 199:
             await asyncio.sleep(0.05)  # connect in waves, not one burst
     print("ready", flush=True)
@@ -114,6 +125,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--canary", type=int, default=0, help="push to the group with this many canaries")
+    parser.add_argument("--abort-on", type=float, default=5.0)
     parser.add_argument(SIM_CHILD, nargs=1, type=int, default=None)
     args = parser.parse_args()
     raise_nofile()
@@ -136,6 +149,7 @@ def main() -> None:
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     status_s = time.monotonic() - start
     rows = json.loads(out.stdout)
+    canary = run_canary(b.url, env, args.canary, args.abort_on) if args.canary else None
     threading.Event().wait(args.seconds)
     busy = 0.0
     if broker_proc and cpu0:
@@ -147,8 +161,26 @@ def main() -> None:
     b.stop()
     print(json.dumps({"devices": args.devices, "rows_returned": len(rows), "status_seconds": round(status_s, 3),
                       "all_online_seconds": round(online_s, 2), "lwt_seconds": round(lwt_s, 3),
-                      "broker_cpu_pct": round(busy, 1), "telemetry_interval_s": args.interval,
+                      "broker_cpu_pct": round(busy, 1), "telemetry_interval_s": args.interval, "canary": canary,
                       "goals": {"status_seconds": 1.0, "lwt_seconds": 2.0}}, indent=2))
+
+
+def run_canary(url: str, env: dict[str, str], canary: int, abort_on: float) -> dict[str, object]:
+    """Push a tiny real bundle to every simulated device (one in ten fails on purpose) with a canary wave."""
+    sys.path.insert(0, str(ROOT))
+    from tests.agent import fakebundle
+
+    bundle = fakebundle.make(Path(tempfile.mkdtemp(prefix="sim-bundle-")) / "b", {"onnx-fp32": {}})
+    cmd = [str(ROOT / ".venv/bin/edgectl"), "push", str(bundle), "--group", "sim", "--broker", url,
+           "--canary", str(canary), "--abort-on", str(abort_on), "--timeout", "60", "--json"]
+    start = time.monotonic()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    results = json.loads(out.stdout)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["result"]] = counts.get(r["result"], 0) + 1
+    return {"devices": len(results), "canaries": canary, "abort_on_pct": abort_on, "results": counts,
+            "stopped": counts.get("skipped", 0) > 0, "seconds": round(time.monotonic() - start, 2)}
 
 
 def broker_with_limits():  # type: ignore[no-untyped-def]

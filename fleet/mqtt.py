@@ -156,14 +156,14 @@ class MqttClient:
             self._attempt.reason = str(rc)
             self._attempt.done.set()
             return
+        self.protocol = "5" if client.protocol == mqtt.MQTTv5 else "3.1.1"  # before anyone sees `connected`
         self._attempt.ok = True
         self._attempt.done.set()
         with self._lock:
             for topic, (qos, _) in self._subs.items():
                 client.subscribe(topic, qos)
         self.connected.set()
-        log.info("connected to %s:%d (MQTT %s)", self.broker.host, self.broker.port,
-                 "5" if client.protocol == mqtt.MQTTv5 else "3.1.1")
+        log.info("connected to %s:%d (MQTT %s)", self.broker.host, self.broker.port, self.protocol)
         if self.on_connect_hook:
             self.on_connect_hook(self)
 
