@@ -39,7 +39,9 @@ def collect(broker: BrokerSettings, topics: Topics, idle_s: float = 0.25, max_s:
             last[0] = time.monotonic()
 
     client = MqttClient(f"edgectl-status-{uuid.uuid4().hex[:8]}", broker)
-    client.subscribe(topics.every("status"), on_status)
+    # QoS 0: a broker keeps at most max_queued_messages (mosquitto: 1000) QoS 1 messages queued per client,
+    # so a large fleet's retained statuses at QoS 1 would be cut short; a snapshot needs no acks.
+    client.subscribe(topics.every("status"), on_status, qos=0)
     if not client.start(wait_s=connect_s):
         client.stop()
         raise ConnectionError(f"cannot reach the broker at {broker.host}:{broker.port}")
@@ -50,7 +52,9 @@ def collect(broker: BrokerSettings, topics: Topics, idle_s: float = 0.25, max_s:
         with lock:
             complete = known <= set(found)
             idle = now - last[0]
-        if now - start > max_s or (complete and idle >= idle_s and (found or now - start > 1.0)):
+        # Every known device answered: a short idle ends the wait. Devices we have not met yet can only
+        # be waited for with a longer idle, since MQTT has no end-of-retained marker.
+        if now - start > max_s or idle >= (idle_s if complete and found else max(4 * idle_s, 1.0)):
             break
     client.stop()
     registry.remember({d: {"groups": s.groups, "last_seen": s.ts} for d, s in found.items()})
