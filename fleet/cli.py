@@ -191,9 +191,7 @@ def ca_issue(name: Annotated[str, typer.Argument(help="Device id (becomes the MQ
 
 
 def _register_fleet() -> None:
-    from .cli_fleet import register
-
-    register(app, err, fail, emit_json)
+    from . import cli_fleet  # noqa: F401 - its @app.command()s register the fleet commands
 
 
 _register_fleet()

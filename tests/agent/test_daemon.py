@@ -72,3 +72,26 @@ def test_clean_stop_publishes_offline(own_broker: Broker, recorder: Recorder, bu
     finally:
         proc.kill()
     assert os.path.exists(tmp_path / "state" / "outbox.db")
+
+
+def test_remote_commands(own_broker: Broker, recorder: Recorder, bundle: Path, media: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from fleet.cli import app
+
+    proc = start_agent(own_broker, bundle, media, tmp_path / "state", "dev4")
+    try:
+        recorder.wait_for(lambda t, d: t == "edge/dev4/status" and d["state"] == "online", 60)
+        runner = CliRunner()
+        config = runner.invoke(app, ["cmd", "dev4", "config", "--broker", own_broker.url])
+        assert config.exit_code == 0, config.output
+        assert json.loads(config.stdout)["result"]["device_id"] == "dev4"
+        logs = runner.invoke(app, ["cmd", "dev4", "logs", "--broker", own_broker.url, "--lines", "5"])
+        assert json.loads(logs.stdout)["ok"] and len(json.loads(logs.stdout)["result"]) <= 5
+        unknown = runner.invoke(app, ["cmd", "dev4", "selfdestruct", "--broker", own_broker.url])
+        assert unknown.exit_code == 1 and "unknown command" in unknown.stdout
+        recorder.wait_for(lambda t, d: t == "edge/dev4/events" and d["kind"] == "rejected", 10)
+    finally:
+        proc.kill()
