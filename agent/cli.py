@@ -152,6 +152,9 @@ def run(
     except AgentError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Fallback for a thread that unblocked the signals itself: the handler only sets the stop event.
+        signal.signal(sig, lambda *_: agent.stop_event.set())
     code = agent.run()
     # Everything durable is closed by now. Native runtimes (LiteRT, OpenVINO) can crash in their static
     # destructors at interpreter teardown, turning a clean stop into SIGSEGV for systemd: skip teardown.
