@@ -92,7 +92,8 @@ class OpenVinoAdapter(Adapter):
             return "not loaded"
         devices = ",".join(self._compiled.get_property("EXECUTION_DEVICES"))
         precision = self._compiled.get_property("INFERENCE_PRECISION_HINT")
-        return f"{devices}/{str(precision).lower()}"
+        name = precision.get_type_name() if hasattr(precision, "get_type_name") else str(precision)
+        return f"{devices}/{name}"
 
     def close(self) -> None:
         self._request = None

@@ -94,3 +94,26 @@ def test_archive_larger_than_declared_is_refused(tmp_path: Path) -> None:
 def test_oversized_manifest_payload_is_refused() -> None:
     with pytest.raises(BadPayload, match="larger than"):
         parse(Desired, b"{" + b" " * (2 << 20) + b"}", "edge/d/desired")
+
+
+def test_chunk_of_another_bundle_and_duplicates() -> None:
+    import hashlib
+
+    from agent.updater import _Fetch
+
+    ours, theirs = b"a" * 32, b"b" * 32
+    hashes = [hashlib.sha256(ours[:16]).hexdigest(), hashlib.sha256(ours[16:]).hexdigest()]
+    manifest = BundleManifest(digest="c" * 64, size=32, chunk_size=16, chunk_sha256=hashes)
+    with pytest.raises(TransferError, match="sha256"):
+        check_chunk(manifest, 0, theirs[:16])  # the right size and index, another bundle's bytes
+    desired = Desired(digest="c" * 64, name="m", version=1, size=32, chunks=2)
+    fetch = _Fetch(desired)
+    fetch.accept_manifest(manifest)
+    fetch.got(0)
+    fetch.got(0)  # a duplicate delivery counts once
+    assert not fetch.done.is_set() and fetch.have == {0}
+    fetch.got(1)
+    assert fetch.done.is_set()
+    other = BundleManifest(digest="d" * 64, size=32, chunk_size=16, chunk_sha256=manifest.chunk_sha256)
+    with pytest.raises(TransferError, match="does not match"):
+        _Fetch(desired).accept_manifest(other)
