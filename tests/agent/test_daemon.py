@@ -95,3 +95,27 @@ def test_remote_commands(own_broker: Broker, recorder: Recorder, bundle: Path, m
         recorder.wait_for(lambda t, d: t == "edge/dev4/events" and d["kind"] == "rejected", 10)
     finally:
         proc.kill()
+
+
+def test_camera_that_vanishes_and_returns(own_broker: Broker, recorder: Recorder, bundle: Path, media: Path,
+                                          tmp_path: Path) -> None:
+    import shutil
+
+    video = tmp_path / "cam" / "video_640x480.mp4"
+    video.parent.mkdir()
+    shutil.copy(media / "video_640x480.mp4", video)
+    env = {"EDGE_AGENT__THRESHOLDS__NO_FRAMES_S": "3"}
+    proc = start_agent(own_broker, bundle, video.parent, tmp_path / "state", "dev5", env=env)
+    try:
+        recorder.wait_for(lambda t, d: t == "edge/dev5/status" and d["state"] == "online", 60)
+        hidden = video.with_suffix(".gone")
+        video.rename(hidden)  # the camera goes away; the open handle plays to its end, then reopening fails
+        event = recorder.wait_for(lambda t, d: t == "edge/dev5/events" and d["kind"] == "camera", 30)
+        assert "no frames" in event["message"]
+        recorder.wait_for(lambda t, d: t == "edge/dev5/status" and d["state"] == "degraded", 10)
+        hidden.rename(video)  # back: the capture thread reconnects with backoff
+        recorder.wait_for(lambda t, d: t == "edge/dev5/status" and d["state"] == "online"
+                          and d["metrics"].get("fps", 0) > 1, 60)
+        assert proc.poll() is None
+    finally:
+        proc.kill()

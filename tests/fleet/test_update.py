@@ -61,6 +61,7 @@ def test_push_commits_and_survives_a_restart(own_broker: Broker, recorder: Recor
         serving(recorder, "u1", 1)
         results = push(own_broker, bundle_v2, "u1")
         assert results[0]["result"] == "committed", results
+        recorder.wait_for(lambda t, d: t == "edge/u1/events" and d["data"].get("phase") == "committed", 10)
         phases = [d["data"]["phase"] for d in recorder.of("u1/events") if d["kind"] == "update"]
         for phase in ("fetching", "verifying", "checking", "switching", "soaking", "committed"):
             assert phase in phases
