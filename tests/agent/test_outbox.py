@@ -54,10 +54,13 @@ def test_nothing_lost_across_a_broker_restart(own_broker: Broker, tmp_path: Path
         if len(received) == 200:
             done.set()
 
+    subscribed = threading.Event()
     listener.on_connect = lambda c, *_: c.subscribe("edge/d1/telemetry", 1)
+    listener.on_subscribe = lambda *_: subscribed.set()
     listener.on_message = on_message
     listener.connect("127.0.0.1", own_broker.port)
     listener.loop_start()
+    assert subscribed.wait(10)  # otherwise the first messages race the subscription, not the outbox
     box = Outbox(tmp_path / "o.db")
     client = MqttClient("d1", BrokerSettings(port=own_broker.port))
     client.on_ack = box.acked
