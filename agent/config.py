@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fleet.topics import DEFAULT_PREFIX, valid_device_id
+from runtimes.errors import first_error
 
 from .errors import ConfigError
 
@@ -129,6 +130,5 @@ def load(path: Path | None, flags: dict[str, Any] | None = None, environ: dict[s
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path or 'flags/environment'}: key {key!r}: {err['msg']}") from exc
+        key, msg = first_error(exc)
+        raise ConfigError(f"{path or 'flags/environment'}: key {key!r}: {msg}") from exc

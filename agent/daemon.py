@@ -138,7 +138,7 @@ class Agent:
             self._announce_runtime(self.serving)
 
     def _announce_runtime(self, s: serving.Serving) -> None:
-        cand = s.selection.runner_up if s.engine.active.key != s.selection.selected.key else s.selection.selected
+        cand = s.active_candidate()
         if cand is not None:
             m = s.bundle.manifest
             self.messenger.set_model(m.name, m.version, s.bundle.digest, cand.target, cand.runtime, cand.device,

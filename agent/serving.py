@@ -28,9 +28,14 @@ class Serving:
     selection: selection.Selection
     engine: Engine
 
+    def active_candidate(self) -> Candidate | None:
+        """The selected candidate, or the runner-up once the engine has failed over to it."""
+        if self.engine.active.key == self.selection.selected.key:
+            return self.selection.selected
+        return self.selection.runner_up
+
     def runtime(self) -> tuple[str | None, str | None]:
-        cand = self.selection.selected if self.engine.active.key == self.selection.selected.key else \
-            self.selection.runner_up
+        cand = self.active_candidate()
         if cand is None:
             return None, None
         return f"{cand.target}/{cand.runtime}", self.engine.active.model.adapter.executing()

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from runtimes.errors import first_error
 from runtimes.manifest import Postprocess, Preprocess
 
 from .errors import ModelInputError
@@ -38,8 +39,8 @@ def preprocess(info: OnnxInfo, side: dict[str, Any], flag: str | None) -> Prepro
     try:
         return Preprocess.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ModelInputError(f"preprocess key {'.'.join(map(str, err['loc']))!r}: {err['msg']}") from exc
+        key, msg = first_error(exc)
+        raise ModelInputError(f"preprocess key {key!r}: {msg}") from exc
 
 
 def postprocess(task: str, side: dict[str, Any]) -> Postprocess:
@@ -47,8 +48,8 @@ def postprocess(task: str, side: dict[str, Any]) -> Postprocess:
     try:
         return Postprocess.model_validate({"kind": kind, **side.get("postprocess", {})})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ModelInputError(f"postprocess key {'.'.join(map(str, err['loc']))!r}: {err['msg']}") from exc
+        key, msg = first_error(exc)
+        raise ModelInputError(f"postprocess key {key!r}: {msg}") from exc
 
 
 def labels(path: Path | None, side: dict[str, Any], classes: int) -> list[str]:

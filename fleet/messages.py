@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from runtimes.errors import first_error
+
 SCHEMA_VERSION: Literal[1] = 1
 MAX_PAYLOAD = 1 << 20  # larger messages on a control topic are hostile or broken
 
@@ -146,9 +148,8 @@ def parse(model: type[Message], payload: bytes | bytearray, topic: str) -> Any:
     try:
         return model.model_validate_json(payload)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(payload)"
-        raise BadPayload(f"{topic}: key {key!r}: {err['msg']}") from exc
+        key, msg = first_error(exc)
+        raise BadPayload(f"{topic}: key {key!r}: {msg}") from exc
 
 
 def schemas() -> dict[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import ValidationError
 
 from . import signing
-from .errors import BundleError
+from .errors import BundleError, first_error
 from .manifest import Artifact, FileEntry, Manifest
 
 MANIFEST = "manifest.json"
@@ -62,9 +62,8 @@ def parse_manifest(data: bytes, where: str = MANIFEST) -> Manifest:
     except json.JSONDecodeError as exc:
         raise BundleError(f"{where}: not JSON ({exc})") from exc
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise BundleError(f"{where}: key {key!r}: {first['msg']}") from exc
+        key, msg = first_error(exc)
+        raise BundleError(f"{where}: key {key!r}: {msg}") from exc
 
 
 def verify_files(root: Path, manifest: Manifest) -> None:

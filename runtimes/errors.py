@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
+
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """The dotted key and message of a validation error's first problem, for messages that name the key."""
+    err = exc.errors()[0]
+    return ".".join(str(p) for p in err["loc"]) or "(payload)", err["msg"]
+
 
 class RuntimesError(Exception):
     """Base class of every error this package raises."""

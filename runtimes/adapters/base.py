@@ -9,7 +9,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import LoadFailed
+from ..errors import LoadFailed, first_error
 from ..processing import Array
 
 
@@ -26,9 +26,8 @@ def parse_options(model: type[OptionsT], runtime: str, raw: dict[str, Any]) -> O
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise LoadFailed(f"{runtime}: bad option {key!r} in {raw}: {err['msg']}") from exc
+        key, msg = first_error(exc)
+        raise LoadFailed(f"{runtime}: bad option {key!r} in {raw}: {msg}") from exc
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class TfliteAdapter(Adapter):
         self._inputs: list[int] = []
         self._outputs: list[int] = []
         self._dist = ""
+        self._executing = "not loaded"
 
     @classmethod
     def probe(cls) -> RuntimeInfo:
@@ -75,6 +76,7 @@ class TfliteAdapter(Adapter):
         self._inputs = [d["index"] for d in self._interp.get_input_details()]
         self._outputs = [d["index"] for d in self._interp.get_output_details()]
         self.options = opts
+        self._executing = f"{opts.delegate}/{opts.threads}t ({self._dist})"
 
     def infer(self, inputs: list[Array]) -> list[Array]:
         try:
@@ -86,10 +88,9 @@ class TfliteAdapter(Adapter):
             raise InferenceFailed(f"{self._dist}: {exc}") from exc
 
     def executing(self) -> str:
-        if self.options is None:
+        if self._interp is None:
             return "not loaded"
-        opts = parse_options(TfliteOptions, self.runtime, self.options.model_dump())
-        return f"{opts.delegate}/{opts.threads}t ({self._dist})"
+        return self._executing
 
     def close(self) -> None:
         self._interp = None
