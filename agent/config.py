@@ -54,6 +54,17 @@ class Thresholds(Section):
     soak_min_fps_ratio: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
+class SnapshotConfig(Section):
+    """A JPEG of the frame on a detection, at most one per camera per interval (QoS 0: best effort)."""
+
+    enabled: bool = False
+    labels: list[str] = Field(default_factory=list)  # empty: any label
+    min_score: Annotated[float, Field(ge=0, le=1)] = 0.5
+    min_interval_s: Annotated[float, Field(gt=0)] = 10.0
+    quality: Annotated[int, Field(ge=1, le=100)] = 80
+    max_width: Annotated[int, Field(ge=64)] = 1280
+
+
 class AgentConfig(Section):
     device_id: str = Field(default_factory=socket.gethostname)
     groups: list[str] = Field(default_factory=list)
@@ -68,7 +79,11 @@ class AgentConfig(Section):
     selection_budget_s: Annotated[float, Field(gt=0)] = 8.0
     outbox_max_rows: Annotated[int, Field(gt=0)] = 100_000
     metrics_port: int | None = None
+    # Cameras share the device's model: "auto" batches their frames when the selected artifact measurably
+    # gains from it (the decision is an event), "off" runs one thread per camera.
+    batching: Literal["auto", "off"] = "auto"
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
 
     @field_validator("device_id")
     @classmethod

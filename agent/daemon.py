@@ -15,7 +15,8 @@ from fleet.topics import Topics
 from runtimes.bundle import Bundle, open_bundle
 from runtimes.errors import RuntimesError
 
-from . import __version__, sdnotify, serving
+from . import __version__, prometheus, sdnotify, serving
+from .batching import BatchDecision, Batcher
 from .camera import Camera
 from .commands import Commands
 from .config import AgentConfig
@@ -25,6 +26,7 @@ from .messaging import Messenger
 from .outbox import Outbox
 from .pipeline import Answer, Pipeline
 from .probe import Probe, probe_isolated
+from .snapshot import Snapshots
 from .store import Store, StoreError
 from .telemetry import TelemetryBuilder
 from .updater import TERMINAL, Updater
@@ -50,6 +52,8 @@ class Agent:
         self.stop_event = threading.Event()
         self.serving: serving.Serving | None = None
         self.pipelines: list[Pipeline] = []
+        self.batcher: Batcher | None = None
+        self.metrics_server: Any = None
         self.hw: Probe = probe_isolated()
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(cfg.state_dir / "outbox.db", cfg.outbox_max_rows)
@@ -67,6 +71,8 @@ class Agent:
         self.store = Store(cfg.state_dir / "store")
         self.updater = Updater(self, self.store, self.client, self.topics, cfg.device_id, cfg.thresholds.soak_s)
         self.commands = Commands(self)
+        self.snapshots = Snapshots(cfg.snapshot, lambda cam, jpeg: self.client.publish(
+            self.topics.snapshot(cfg.device_id, cam), jpeg, 0))
 
     # -- model ------------------------------------------------------------------------------------------
     def trusted_keys(self) -> list[bytes]:
@@ -154,10 +160,27 @@ class Agent:
         self.messenger.event("started", f"edge-agent {__version__} on {self.hw.cpu['model']}")
         self._load_initial()
         self.updater.start()
+        self._start_cameras()
+        if self.cfg.metrics_port:
+            self.metrics_server = prometheus.serve(self, self.cfg.metrics_port)
+        sdnotify.notify("READY=1\nSTATUS=" + self._status_text())
+
+    def _start_cameras(self) -> None:
+        """One thread per camera, or one per group of cameras sharing the model (batched where it gains)."""
         for cam in self.cfg.cameras:
             camera = Camera(cam.id, cam.source, cam.loop, cam.realtime).start()
-            self.pipelines.append(Pipeline(camera, self.engine, self._on_answer, self._on_error).start())
-        sdnotify.notify("READY=1\nSTATUS=" + self._status_text())
+            self.pipelines.append(Pipeline(camera, self.engine, self._on_answer, self._on_error))
+        if len(self.pipelines) > 1 and self.cfg.batching != "off":
+            self.batcher = Batcher(self.pipelines, self.engine, self._on_batching).start()
+            return
+        for p in self.pipelines:
+            p.start()
+
+    def _on_batching(self, d: BatchDecision) -> None:
+        gain = f"{d.gain:.2f}x measured" if d.gain is not None else "the artifact takes one image per call"
+        self.messenger.event("batching", f"{len(d.cameras)} cameras on {d.target}: "
+                             f"{'one batched call' if d.batch else 'one call per frame'} ({gain})",
+                             cameras=d.cameras, batch=d.batch, gain=d.gain, target=d.target)
 
     def _load_initial(self) -> None:
         """The store's committed model, else its previous one, else --bundle (the seed model)."""
@@ -184,6 +207,7 @@ class Agent:
         s = self.serving
         if s is not None:
             self.messenger.result(answer.camera, s.bundle.manifest.name, answer.top, answer.boxes, answer.latency_ms)
+            self.snapshots.offer(answer.camera, answer.boxes, answer.frame)
 
     def _on_error(self, message: str) -> None:
         self.messenger.event("error", message)
@@ -250,6 +274,8 @@ class Agent:
 
     def shutdown(self) -> None:
         self.updater.stop()
+        if self.batcher is not None:
+            self.batcher.stop()
         for p in self.pipelines:
             p.stop()
             p.camera.stop()
@@ -258,4 +284,6 @@ class Agent:
         self.client.stop()
         if self.serving:
             self.serving.engine.close()
+        if self.metrics_server is not None:
+            self.metrics_server[0].shutdown()
         self.outbox.close()

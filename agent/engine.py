@@ -56,6 +56,11 @@ class Engine:
         result: tuple[list[Array], Transform] = self._run(lambda m: m.infer_frame(frame_bgr))
         return result
 
+    def infer_frames(self, frames: list[Array]) -> list[tuple[list[Array], Transform]]:
+        """Several cameras' frames in one call on the active slot, with the same failover."""
+        result: list[tuple[list[Array], Transform]] = self._run(lambda m: m.infer_frames(frames))
+        return result
+
     def infer_images(self, images: Array) -> list[Array]:
         """Infer model-size uint8 images (model colour order), with the same failover."""
         result: list[Array] = self._run(lambda m: m.infer_images(images))

@@ -7,6 +7,7 @@ Delivery is at least once: a row sent just before a crash may be sent again; rec
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -18,6 +19,9 @@ CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic T
                                    payload BLOB NOT NULL, qos INTEGER NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,26 +43,51 @@ class Outbox:
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # mid → row id
+        # A full or failing disk: rows that could not be written are counted here (and reported as dropped),
+        # sequence numbers go on in memory, and the agent keeps serving.
+        self._unwritten = 0
+        self._seqs: dict[str, int] = {}
 
     def next_seq(self, name: str = "seq") -> int:
-        """A per-device sequence number that survives restarts."""
+        """A per-device sequence number that survives restarts (and a full disk, in memory)."""
         with self._lock:
-            self._db.execute("INSERT INTO meta VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1",
-                             (name,))
-            return int(self._db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()[0])
+            try:
+                self._db.execute("INSERT INTO meta VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1",
+                                 (name,))
+                value = int(self._db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()[0])
+            except sqlite3.Error as exc:
+                self._disk_error("sequence", exc)
+                value = self._seqs.get(name, 0) + 1
+            value = max(value, self._seqs.get(name, 0) + 1)
+            self._seqs[name] = value
+            return value
 
     def put(self, topic: str, payload: bytes, qos: int = 1, created: float = 0.0) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("INSERT INTO outbox (topic, payload, qos, created) VALUES (?, ?, ?, ?)",
-                             (topic, payload, qos, created))
-            excess = self._count() - self.max_rows
-            if excess > 0:
-                self._db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
-                                 (excess,))
-                self._db.execute("INSERT INTO meta VALUES ('dropped', ?) "
-                                 "ON CONFLICT(key) DO UPDATE SET value = value + ?", (excess, excess))
-            self._db.execute("COMMIT")
+            try:
+                self._insert(topic, payload, qos, created)
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                self._unwritten += 1
+                self._disk_error(topic, exc)
+
+    def _insert(self, topic: str, payload: bytes, qos: int, created: float) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute("INSERT INTO outbox (topic, payload, qos, created) VALUES (?, ?, ?, ?)",
+                         (topic, payload, qos, created))
+        excess = self._count() - self.max_rows
+        if excess > 0:
+            self._db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
+                             (excess,))
+            self._db.execute("INSERT INTO meta VALUES ('dropped', ?) "
+                             "ON CONFLICT(key) DO UPDATE SET value = value + ?", (excess, excess))
+        self._db.execute("COMMIT")
+
+    def _disk_error(self, what: str, exc: sqlite3.Error) -> None:
+        if self._unwritten <= 1 or self._unwritten % 100 == 0:
+            log.warning("outbox %s: cannot write %s (%s); %d row(s) lost so far", self.path, what, exc,
+                        self._unwritten)
 
     def _count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
@@ -68,9 +97,10 @@ class Outbox:
             return self._count()
 
     def dropped(self) -> int:
+        """Rows dropped at the bound, plus rows a failing disk would not take."""
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
-            return int(row[0]) if row else 0
+            return (int(row[0]) if row else 0) + self._unwritten
 
     def pending(self, limit: int) -> list[Row]:
         """Oldest rows not already in flight."""
@@ -88,7 +118,10 @@ class Outbox:
         with self._lock:
             row_id = self._inflight.pop(mid, None)
             if row_id is not None:
-                self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+                try:
+                    self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+                except sqlite3.Error as exc:  # the row stays and goes out again: at least once
+                    self._disk_error("an acknowledgement", exc)
 
     def inflight(self) -> int:
         with self._lock:

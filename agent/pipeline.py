@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runtimes.errors import RuntimesError
-from runtimes.processing import detections, probabilities, top_k
+from runtimes.processing import Array, Transform, detections, probabilities, top_k
 
 from .camera import Camera
 from .engine import Engine, EngineClosed
@@ -24,6 +24,7 @@ class Answer:
     top: list[tuple[str, float]]
     boxes: list[dict[str, object]]
     latency_ms: float
+    frame: object | None = None  # kept for detections only, for a snapshot
 
 
 @dataclass
@@ -56,7 +57,8 @@ class Pipeline:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -66,29 +68,42 @@ class Pipeline:
                 continue
             started = time.perf_counter()
             try:
-                answer = self._infer(engine, frame)
+                outputs, tf = engine.infer_frame(frame)
             except EngineClosed:
                 continue  # swapped by an update between two frames: the next frame takes the new engine
             except RuntimesError as exc:
-                self.stats.errors += 1
-                self._on_error(f"camera {self.camera.id}: {exc}")
+                self.failed(exc)
                 self._stop.wait(1.0)
                 continue
-            answer.latency_ms = (time.perf_counter() - started) * 1000
-            self.stats.processed += 1
-            self.stats.latencies.append(answer.latency_ms)
-            self.stats.last_processed_at = time.monotonic()
-            self._on_answer(answer)
+            try:
+                answer = self.answer(engine, outputs, tf, frame)
+            except Exception as exc:  # a post-processing bug must not silently stop the camera
+                log.exception("camera %s: post-processing failed", self.camera.id)
+                self.failed(exc)
+                self._stop.wait(1.0)
+                continue
+            self.record(answer, (time.perf_counter() - started) * 1000)
 
-    def _infer(self, engine: Engine, frame: object) -> Answer:
-        outputs, tf = engine.infer_frame(frame)  # type: ignore[arg-type]
+    def failed(self, exc: Exception) -> None:
+        self.stats.errors += 1
+        self._on_error(f"camera {self.camera.id}: {exc}")
+
+    def record(self, answer: Answer, latency_ms: float) -> None:
+        answer.latency_ms = latency_ms
+        self.stats.processed += 1
+        self.stats.latencies.append(latency_ms)
+        self.stats.last_processed_at = time.monotonic()
+        self._on_answer(answer)
+
+    def answer(self, engine: Engine, outputs: list[Array], tf: Transform, frame: Array) -> Answer:
+        """Post-processing from the manifest: top-k labels, or boxes in frame pixels."""
         model = engine.active.model
         post, labels = model.post, engine.labels
         if post.kind == "detect":
-            dets = detections(outputs[0], post, tf)
+            dets = detections(outputs[0], post, model.pre, tf)
             boxes = [{"label": _label(labels, d.label), "score": round(d.score, 4), "box": [round(v, 1) for v in d.box]}
                      for d in dets]
-            return Answer(self.camera.id, [], boxes, 0.0)
+            return Answer(self.camera.id, [], boxes, 0.0, frame if boxes else None)
         ranked = top_k(probabilities(outputs[0], post), post.top_k)[0]
         return Answer(self.camera.id, [(_label(labels, i), round(p, 4)) for i, p in ranked], [], 0.0)
 

@@ -95,7 +95,11 @@ class Updater:
                 continue
             while not self._jobs.empty():  # only the newest desired state matters
                 desired = self._jobs.get_nowait()
-            self._handle(desired)
+            try:
+                self._handle(desired)
+            except (OSError, AgentError) as exc:  # the store failed us: say so, keep serving, keep listening
+                log.exception("update of %s stopped", desired.digest[:12])
+                self.host.report("refused", desired.digest, f"update stopped: {exc}", kind="error")
 
     # -- the state machine -------------------------------------------------------------------------------
     def _handle(self, desired: Desired) -> None:
@@ -138,11 +142,12 @@ class Updater:
 
     def _finish(self, digest: str, phase: str, message: str, state: dict[str, Any]) -> None:
         done = [*state.get("done", [])[-20:], digest] if digest else state.get("done", [])
-        self.store.set_state(digest=digest, phase=phase, done=done, reason=message)
         if phase != "committed" and digest:
+            # Space first: on a full disk the state below could not be written otherwise.
             self.store.discard_incoming(digest)
             if digest != self.store.pointer().get("current"):
                 self.store.discard_bundle(digest)
+        self.store.set_state(digest=digest, phase=phase, done=done, reason=message)
         self.host.report(phase, digest, message)
 
     def _check_admission(self, desired: Desired) -> None:
@@ -245,7 +250,11 @@ class Updater:
         except (BadPayload, TransferError) as exc:
             fetch.fail(str(exc))
             return
-        self.store.save_transfer_manifest(manifest)
+        try:
+            self.store.save_transfer_manifest(manifest)
+        except OSError as exc:
+            fetch.fail(f"cannot store the transfer manifest in {self.store.root}: {exc.strerror}")
+            return
         missing = sorted(set(range(len(manifest.chunk_sha256))) - fetch.have)
         self.host.report("fetching", manifest.digest, f"{len(fetch.have)} chunks already here, fetching "
                          f"{len(missing)}", have=len(fetch.have), missing=len(missing))
@@ -264,7 +273,11 @@ class Updater:
         except TransferError as exc:
             fetch.fail(str(exc))
             return
-        self.store.save_chunk(fetch.manifest.digest, index, payload)
+        try:
+            self.store.save_chunk(fetch.manifest.digest, index, payload)
+        except OSError as exc:  # a full or read-only store ends this update, not the agent
+            fetch.fail(f"cannot store chunk {index} in {self.store.root}: {exc.strerror}")
+            return
         fetch.got(index)
         self.client.unsubscribe(msg.topic)
         fetch.subscribed.discard(msg.topic)

@@ -88,7 +88,9 @@ def _prepare(req: BuildRequest, work: Path, staging: Path, console: Console) -> 
         side = spec.sidecar(req.model)
         pre = spec.preprocess(info, side, req.preprocess)
         post = spec.postprocess(side.get("task", req.task), side)
-        classes = info.outputs[0].shape[-1] if info.outputs[0].shape else 0
+        # Detect rows are (cx, cy, w, h, class scores…): four columns are not classes.
+        columns = info.outputs[0].shape[-1] if info.outputs[0].shape else 0
+        classes = max(columns - 4, 0) if post.kind == "detect" else columns
         labels = spec.labels(req.labels, side, classes)
         calib, val = _image_sets(req, pre)
         reference = reference_outputs(source, pre, info.input, val.images)

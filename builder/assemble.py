@@ -79,7 +79,7 @@ def write_bundle(asm: Assembly, results: list[TargetResult], signer: SigningKey,
     golden = write_golden(asm)
     rows = [r.report_row() for r in results]
     report.write(asm.root, {
-        "model": {"name": asm.name, "version": asm.version, "source": asm.source_name},
+        "model": {"name": asm.name, "version": asm.version, "source": asm.source_name, "task": asm.task},
         "created": asm.started, "seconds": round(seconds, 2), "host": host_info(),
         "validation_images": len(asm.val), "golden_images": golden.count, "targets": rows})
     listed = sorted(p.relative_to(asm.root).as_posix() for p in asm.root.rglob("*")

@@ -14,6 +14,7 @@ from runtimes.manifest import Requirements, TensorSpec
 from .context import BuildContext, TargetOutput
 from .convert_onnx import rel
 from .errors import TargetFailed
+from .onnxinfo import nchw_input
 
 SCRIPT = Path(__file__).parent / "toolchain" / "onnx_to_tflite.py"
 TIMEOUT_S = 900
@@ -28,7 +29,8 @@ def tflite_int8(ctx: BuildContext, out: Path) -> TargetOutput:
     path = out / "tflite-int8" / "model.tflite"
     path.parent.mkdir(parents=True, exist_ok=True)
     ctx.progress("onnx2tf + TFLiteConverter (isolated toolchain, about a minute)")
-    cmd = [str(python), str(SCRIPT), str(ctx.static_onnx()), str(work / "calib.npy"), str(path), str(work)]
+    model = nchw_input(ctx.static_onnx(), work / "nchw.onnx", ctx.info)
+    cmd = [str(python), str(SCRIPT), str(model), str(work / "calib.npy"), str(path), str(work)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from runtimes.manifest import Artifact, Postprocess, Preprocess, TensorSpec
-from runtimes.metrics import Agreement, classification_agreement
+from runtimes.metrics import Agreement, agreement
 from runtimes.model import LoadedModel
 from runtimes.processing import Array, probabilities, to_input
 
@@ -39,13 +39,28 @@ def reference_outputs(source: Path, pre: Preprocess, tspec: TensorSpec, images: 
 
 
 def choose_golden(reference: Array, post: Postprocess, count: int = GOLDEN_COUNT) -> Array:
-    """Indices of the images with the clearest FP32 answer (largest top-1 − top-2 margin): a sound
-    artifact agrees on them, so the device's check separates broken from merely quantised."""
-    probs = probabilities(reference, post)
-    top2 = np.sort(probs, axis=1)[:, -2:]
-    margin = top2[:, 1] - top2[:, 0]
+    """Indices of the images with the clearest FP32 answer: a sound artifact agrees on them, so the
+    device's check separates broken from merely quantised."""
+    margin = _detect_margin(reference, post) if post.kind == "detect" else _classify_margin(reference, post)
     chosen: Array = np.sort(np.argsort(-margin)[:count])
     return chosen
+
+
+def _classify_margin(reference: Array, post: Postprocess) -> Array:
+    """Top-1 − top-2 probability."""
+    top2 = np.sort(probabilities(reference, post), axis=1)[:, -2:]
+    out: Array = top2[:, 1] - top2[:, 0]
+    return out
+
+
+def _detect_margin(reference: Array, post: Postprocess) -> Array:
+    """How far the nearest score sits from the threshold (no box flips in or out under quantisation),
+    images with at least one detection first."""
+    scores = reference.reshape(len(reference), -1, reference.shape[-1])[:, :, 4:].max(axis=2)
+    nearest = np.abs(scores - post.score_threshold).min(axis=1)
+    has_box = (scores >= post.score_threshold).any(axis=1)
+    out: Array = nearest + has_box.astype(np.float32)
+    return out
 
 
 def evaluate(target: TargetDef, artifact: Artifact, root: Path, pre: Preprocess, post: Postprocess,
@@ -54,9 +69,9 @@ def evaluate(target: TargetDef, artifact: Artifact, root: Path, pre: Preprocess,
     model = LoadedModel.load(pre, post, artifact, files[target.check_file :], target.check_runtime,
                              target.check_options)
     try:
-        agreement = classification_agreement(probabilities(reference, post), model.probabilities(images))
+        agreed = agreement(post, pre, reference, model.infer_images(images)[0])
         latency = _latency(model, images[:1])
-        return Evaluation(agreement, latency, model.adapter.executing())
+        return Evaluation(agreed, latency, model.adapter.executing())
     finally:
         model.close()
 

@@ -78,3 +78,25 @@ def make_static(src: Path, dst: Path, info: OnnxInfo) -> Path:
     model = onnxslim.slim(model)
     onnx.save(model, str(dst))
     return dst
+
+
+def nchw_input(src: Path, dst: Path, info: OnnxInfo) -> Path:
+    """onnx2tf assumes an NCHW input and turns it into NHWC: a model that already takes NHWC (one that came
+    from TFLite or TF through tf2onnx) gets an NCHW input and a transpose in front, which onnx2tf folds."""
+    import onnx
+    import onnxslim
+    from onnx import helper
+
+    if info.input.layout != "NHWC":
+        return src
+    model = onnx.load(str(src))
+    g = model.graph
+    old = next(i for i in g.input if i.name == info.input.name)
+    n, h, w, c = (max(d, 1) for d in _dims(old))  # the static copy's dims (batch 1)
+    inner = info.input.name + "_nhwc"
+    for node in g.node:
+        node.input[:] = [inner if name == info.input.name else name for name in node.input]
+    g.node.insert(0, helper.make_node("Transpose", [info.input.name], [inner], perm=[0, 2, 3, 1]))
+    old.CopyFrom(helper.make_tensor_value_info(info.input.name, old.type.tensor_type.elem_type, [n, c, h, w]))
+    onnx.save(onnxslim.slim(model), str(dst))
+    return dst

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import uuid
 from pathlib import Path
@@ -28,8 +29,24 @@ BrokerOpt = Annotated[str, typer.Option(envvar="EDGECTL_BROKER", help="mqtt://HO
 PrefixOpt = Annotated[str, typer.Option(envvar="EDGECTL_PREFIX", help="Topic prefix.")]
 
 
+CREDENTIAL_ENV = {"ca_file": "EDGECTL_CA_FILE", "cert_file": "EDGECTL_CERT_FILE", "key_file": "EDGECTL_KEY_FILE",
+                  "username": "EDGECTL_USERNAME"}
+
+
 def _settings(url: str) -> BrokerSettings:
-    return BrokerSettings.from_url(url)
+    """The broker URL plus the operator's credentials from the environment (see docs/security.md): a client
+    certificate for a broker with require_certificate, or a username and a password file."""
+    extra: dict[str, str] = {key: os.environ[var] for key, var in CREDENTIAL_ENV.items() if os.environ.get(var)}
+    password_file = os.environ.get("EDGECTL_PASSWORD_FILE")
+    if password_file:
+        try:
+            extra["password"] = Path(password_file).read_text().strip()
+        except OSError as exc:
+            raise fail(f"EDGECTL_PASSWORD_FILE={password_file}: cannot read ({exc.strerror})") from exc
+    for key in ("ca_file", "cert_file", "key_file"):
+        if key in extra and not Path(extra[key]).is_file():
+            raise fail(f"{CREDENTIAL_ENV[key]}={extra[key]}: no such file")
+    return BrokerSettings.from_url(url, **extra)
 
 
 @app.command()

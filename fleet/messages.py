@@ -84,7 +84,7 @@ class Event(Message):
     device: str
     seq: int
     ts: float
-    kind: Literal["update", "failover", "rejected", "error", "camera", "started", "selection", "command"]
+    kind: Literal["update", "failover", "rejected", "error", "camera", "started", "selection", "command", "batching"]
     message: str
     data: dict[str, Any] = Field(default_factory=dict)
 

@@ -25,6 +25,10 @@ class Topics:
     def results(self, device: str) -> str:
         return f"{self.prefix}/{device}/results"
 
+    def snapshot(self, device: str, camera: str) -> str:
+        """A JPEG of the frame a detection came from (raw bytes, QoS 0, not retained)."""
+        return f"{self.prefix}/{device}/snapshots/{camera}"
+
     def desired(self, device: str) -> str:
         return f"{self.prefix}/{device}/desired"
 

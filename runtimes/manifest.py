@@ -59,6 +59,9 @@ class Postprocess(Strict):
     score_threshold: float = 0.25
     iou_threshold: float = 0.45
     max_detections: int = 100
+    # Detect rows (cx, cy, w, h) in model-input pixels, or normalised to [0, 1] (INT8-friendly: one output
+    # tensor then holds boxes and scores on the same scale).
+    box_units: Literal["pixels", "normalized"] = "pixels"
 
 
 class FileEntry(Strict):

@@ -6,18 +6,47 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .processing import Array, Detection, iou
+from .manifest import Postprocess, Preprocess
+from .processing import IDENTITY, Array, Detection, detections, iou, probabilities
 
 
 @dataclass(frozen=True)
 class Agreement:
+    """Two agreement measures with the FP32 reference, strict and loose, so one tolerance shape fits both
+    tasks. Classifiers: top-1 agreement and reference-in-top-5. Detectors: matched boxes at IoU 0.5 and 0.3."""
+
     top1: float
     top5: float
     max_abs: float
     count: int
+    kind: str = "classify"
 
     def as_dict(self) -> dict[str, float]:
+        if self.kind == "detect":
+            return {"boxes": round(self.top1, 4), "boxes_iou30": round(self.top5, 4)}
         return {"top1": round(self.top1, 4), "top5": round(self.top5, 4)}
+
+    def names(self) -> tuple[str, str]:
+        """How to call the strict and the loose measure in a message."""
+        if self.kind == "detect":
+            return "matched-box agreement (IoU 0.5)", "matched-box agreement (IoU 0.3)"
+        return "top-1 agreement", "reference-in-top-5"
+
+
+def agreement(post: Postprocess, pre: Preprocess, reference: Array, candidate: Array) -> Agreement:
+    """Agreement of an artifact's first output with the FP32 reference's, for the manifest's task."""
+    if post.kind == "detect":
+        return detection_agreement(post, pre, reference, candidate)
+    return classification_agreement(probabilities(reference, post), probabilities(candidate, post))
+
+
+def detection_agreement(post: Postprocess, pre: Preprocess, reference: Array, candidate: Array) -> Agreement:
+    ref = [detections(reference[i : i + 1], post, pre, IDENTITY) for i in range(len(reference))]
+    cand = [detections(candidate[i : i + 1], post, pre, IDENTITY) for i in range(len(candidate))]
+    strict = [box_agreement(r, c, 0.5) for r, c in zip(ref, cand, strict=True)]
+    loose = [box_agreement(r, c, 0.3) for r, c in zip(ref, cand, strict=True)]
+    return Agreement(top1=float(np.mean(strict)), top5=float(np.mean(loose)),
+                     max_abs=float(np.abs(reference - candidate).max()), count=len(reference), kind="detect")
 
 
 def classification_agreement(reference: Array, candidate: Array) -> Agreement:
@@ -35,9 +64,10 @@ def classification_agreement(reference: Array, candidate: Array) -> Agreement:
 
 
 def box_agreement(reference: list[Detection], candidate: list[Detection], threshold: float = 0.5) -> float:
-    """Share of reference boxes matched by a candidate box of the same class with IoU ≥ threshold."""
-    if not reference:
-        return 1.0 if not candidate else 0.0
+    """Boxes matched one-to-one (same class, IoU ≥ threshold) over the larger of the two sets, so a
+    missed box and an extra box both count against the candidate."""
+    if not reference and not candidate:
+        return 1.0
     unused = list(candidate)
     matched = 0
     for ref in reference:
@@ -49,4 +79,4 @@ def box_agreement(reference: list[Detection], candidate: list[Detection], thresh
         if overlaps[best] >= threshold:
             matched += 1
             unused.remove(same[best])
-    return matched / len(reference)
+    return matched / max(len(reference), len(candidate))

@@ -11,7 +11,7 @@ import numpy as np
 from . import registry
 from .adapters.base import Adapter
 from .manifest import Artifact, Postprocess, Preprocess, Tolerance
-from .metrics import Agreement, classification_agreement
+from .metrics import Agreement, agreement
 from .processing import Array, Transform, dequantize, probabilities, resize_frame, to_input
 
 
@@ -48,22 +48,34 @@ class LoadedModel:
         image, tf = resize_frame(frame_bgr, self.pre)
         return self.infer_images(image[None]), tf
 
+    def infer_frames(self, frames: list[Array]) -> list[tuple[list[Array], Transform]]:
+        """Several frames in one call (one batch where the artifact takes a dynamic batch)."""
+        pairs = [resize_frame(f, self.pre) for f in frames]
+        outputs = self.infer_images(np.stack([image for image, _ in pairs]))
+        return [([o[i : i + 1] for o in outputs], tf) for i, (_, tf) in enumerate(pairs)]
+
+    @property
+    def batches(self) -> bool:
+        """True when the artifact takes more than one image per call."""
+        shape = self.artifact.inputs[0].shape
+        return not shape or shape[0] != 1
+
     def close(self) -> None:
         self.adapter.close()
 
 
 def golden_agreement(model: LoadedModel, images: Array, reference: Array) -> Agreement:
     """Agreement of a loaded artifact with the FP32 reference outputs on the golden images."""
-    ref = probabilities(reference, model.post)
-    return classification_agreement(ref, model.probabilities(images))
+    return agreement(model.post, model.pre, reference, model.infer_images(images)[0])
 
 
 def golden_failure(agreement: Agreement, tol: Tolerance) -> str | None:
     """Why a candidate fails its golden tolerance, or None when it passes."""
+    strict, loose = agreement.names()
     if agreement.top1 < tol.top1_min:
-        return f"golden top-1 agreement {agreement.top1:.2f} < {tol.top1_min:.2f}"
+        return f"golden {strict} {agreement.top1:.2f} < {tol.top1_min:.2f}"
     if agreement.top5 < tol.top5_min:
-        return f"golden reference-in-top-5 {agreement.top5:.2f} < {tol.top5_min:.2f}"
+        return f"golden {loose} {agreement.top5:.2f} < {tol.top5_min:.2f}"
     if tol.max_abs is not None and agreement.max_abs > tol.max_abs:
         return f"golden max abs diff {agreement.max_abs:.4f} > {tol.max_abs:.4f}"
     return None

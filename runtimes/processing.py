@@ -153,9 +153,13 @@ def top_k(probs: Array, k: int) -> list[list[tuple[int, float]]]:
     return [[(int(i), float(row[i])) for i in ids] for row, ids in zip(probs, idx, strict=True)]
 
 
-def detections(output: Array, post: Postprocess, tf: Transform) -> list[Detection]:
+def detections(output: Array, post: Postprocess, pre: Preprocess, tf: Transform) -> list[Detection]:
     """YOLO-style rows (cx, cy, w, h, class scores…) for one image → NMS'd boxes in frame pixels."""
     rows = output.reshape(-1, output.shape[-1]).astype(np.float32)
+    if post.box_units == "normalized":
+        rows = rows.copy()
+        rows[:, [0, 2]] *= pre.width
+        rows[:, [1, 3]] *= pre.height
     scores = rows[:, 4:]
     labels = scores.argmax(axis=1)
     best = scores[np.arange(len(rows)), labels]
@@ -165,6 +169,9 @@ def detections(output: Array, post: Postprocess, tf: Transform) -> list[Detectio
                       rows[:, 0] + rows[:, 2] / 2, rows[:, 1] + rows[:, 3] / 2], axis=1)
     chosen = nms(boxes, best, labels, post.iou_threshold)[: post.max_detections]
     return [Detection(int(labels[i]), float(best[i]), _to_frame(boxes[i], tf)) for i in chosen]
+
+
+IDENTITY = Transform(1.0, 1.0)
 
 
 def _to_frame(box: Array, tf: Transform) -> tuple[float, float, float, float]:

@@ -8,6 +8,10 @@ Idempotent: re-running with the same version is a no-op. Writes:
     val/          augmented crops for the accuracy gate (seed 2; never the same image as calib/)
     golden/       the plain photos, resized, for golden vectors
     video_640x480.mp4, video_1920x1080.mp4   pans and zooms over the photos
+    faces_calib/, faces_val/   scenes for the face detector: real LFW face photos (scikit-image's
+                  lfw_subset; faces 0-49 for calibration, 50-99 for validation) on real backgrounds, and
+                  crops of the astronaut and cameraman photos
+    video_faces_640x480.mp4   faces drifting over backgrounds
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-VERSION = 3
+VERSION = 4
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "motorcycle_right.png",
           "horse.png", "camera.png", "hubble_deep_field.jpg", "coins.png", "brick.png", "grass.png"]
 # Calibration and validation crops come from photos of things ImageNet knows: textures (brick, grass)
@@ -79,6 +83,53 @@ def write_video(photos: dict[str, np.ndarray], path: Path, size: tuple[int, int]
     writer.release()
 
 
+BACKGROUNDS = ["coffee", "rocket", "motorcycle_left", "horse", "brick", "grass", "hubble_deep_field", "coins"]
+FACE_PHOTOS = ["astronaut", "camera"]
+
+
+def lfw_faces() -> np.ndarray:
+    """100 real face photos (25x25 grey, tightly cropped), as BGR uint8."""
+    import skimage.data
+
+    faces = np.load(Path(skimage.data.__file__).parent / "lfw_subset.npy")[:100]
+    return np.stack([cv2.cvtColor((f * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR) for f in faces])
+
+
+def face_scene(photos: dict[str, np.ndarray], faces: np.ndarray, rng: np.random.Generator,
+               size: int = 320) -> np.ndarray:
+    """A background crop with one or two real faces at sizes the short-range detector is made for."""
+    if rng.random() < 0.25:
+        return augment(photos[FACE_PHOTOS[int(rng.integers(len(FACE_PHOTOS)))]], rng, size)
+    scene = augment(photos[BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]], rng, size)
+    for _ in range(int(rng.integers(1, 3))):
+        side = int(rng.integers(size // 4, size // 2))
+        face = cv2.resize(faces[int(rng.integers(len(faces)))], (side, side), interpolation=cv2.INTER_CUBIC)
+        y, x = (int(v) for v in rng.integers(0, size - side, 2))
+        scene[y : y + side, x : x + side] = face
+    return scene
+
+
+def write_face_scenes(photos: dict[str, np.ndarray], faces: np.ndarray, out: Path, count: int, seed: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        cv2.imwrite(str(out / f"{seed}_{i:04d}.jpg"), face_scene(photos, faces, rng), [cv2.IMWRITE_JPEG_QUALITY, 92])
+
+
+def write_face_video(photos: dict[str, np.ndarray], faces: np.ndarray, path: Path, seconds: float, fps: int) -> None:
+    """A face drifting across a background, a new face and background every second."""
+    w, h = 640, 480
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for i in range(int(seconds * fps)):
+        second, t = divmod(i, fps)
+        scene = cv2.resize(photos[BACKGROUNDS[second % len(BACKGROUNDS)]], (w, h))
+        face = cv2.resize(faces[(second * 7) % len(faces)], (200, 200), interpolation=cv2.INTER_CUBIC)
+        x, y = 40 + int(360 * t / fps), 140
+        scene[y : y + 200, x : x + 200] = face
+        writer.write(scene)
+    writer.release()
+
+
 def ensure_media(out: Path = DEFAULT_OUT) -> Path:
     stamp = out / "media.json"
     if stamp.is_file() and json.loads(stamp.read_text()).get("version") == VERSION:
@@ -94,6 +145,10 @@ def ensure_media(out: Path = DEFAULT_OUT) -> Path:
     write_crops(photos, out / "val", 128, seed=2)
     write_video(photos, out / "video_640x480.mp4", (640, 480), 6.0, 15)
     write_video(photos, out / "video_1920x1080.mp4", (1920, 1080), 4.0, 15)
+    faces = lfw_faces()
+    write_face_scenes(photos, faces[:50], out / "faces_calib", 128, seed=3)
+    write_face_scenes(photos, faces[50:], out / "faces_val", 96, seed=4)
+    write_face_video(photos, faces, out / "video_faces_640x480.mp4", 6.0, 15)
     stamp.write_text(json.dumps({"version": VERSION, "photos": sorted(photos)}))
     return out
 

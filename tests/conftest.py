@@ -15,6 +15,7 @@ from tests.broker import Broker, free_port
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "assets" / "models" / "efficientnet_lite0.onnx"
 LABELS = ROOT / "assets" / "models" / "imagenet_labels.txt"
+DETECTOR = ROOT / "assets" / "models" / "blazeface_short.onnx"
 
 
 def _load_media_script() -> object:
@@ -59,6 +60,16 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
     b.kill()
 
 
+@pytest.fixture
+def recorder(own_broker: Broker) -> Iterator[object]:
+    """Everything under edge/# on this test's own broker."""
+    from tests.mqtt_helpers import Recorder
+
+    rec = Recorder(own_broker.port, ["edge/#"])
+    yield rec
+    rec.close()
+
+
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
     """A real bundle of every CPU target (TFLite included when its toolchain is installed)."""
@@ -81,4 +92,19 @@ def bundle_v2(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
     out = tmp_path_factory.mktemp("v2") / "b"
     build(BuildRequest(model=MODEL, calib=media / "calib", val=media / "val", out=out, targets="onnx-fp32",
                        version=2))
+    return out
+
+
+@pytest.fixture(scope="session")
+def face_bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
+    """The real BlazeFace detector: FP32, both INT8 paths and FP16 (TFLite when its toolchain is there)."""
+    from builder.api import BuildRequest, build
+    from fleet import toolchain
+
+    targets = "onnx-fp32,onnx-int8,openvino-fp16,openvino-int8"
+    if toolchain.stamp("tflite") is not None:
+        targets += ",tflite-int8"
+    out = tmp_path_factory.mktemp("faces") / "blazeface"
+    build(BuildRequest(model=DETECTOR, calib=media / "faces_calib", val=media / "faces_val", out=out,
+                       targets=targets))
     return out

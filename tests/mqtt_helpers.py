@@ -21,12 +21,13 @@ FAST = {"EDGE_AGENT__THRESHOLDS__SOAK_S": "2", "EDGE_AGENT__SELECTION_BUDGET_S":
 
 
 def start_agent(broker: Broker, bundle: Path | None, media: Path, state: Path, device: str,
-                *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+                *extra: str, env: dict[str, str] | None = None, source: str = "video_640x480.mp4"
+                ) -> subprocess.Popen[bytes]:
     """`edge-agent run` as a real process, trusting the test signing key, telemetry every second."""
     key = state.parent / "trusted.pem"
     key.write_bytes(keys.load().public_pem)
     cmd = [sys.executable, "-m", "agent", "run", "--device-id", device, "--broker", broker.url,
-           "--source", str(media / "video_640x480.mp4"), "--state-dir", str(state),
+           "--source", str(media / source), "--state-dir", str(state),
            "--trusted-key", str(key), "--telemetry-interval", "1", *extra]
     if bundle is not None:
         cmd += ["--bundle", str(bundle)]

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.broker import Broker
 from tests.mqtt_helpers import Recorder, start_agent
-
-
-@pytest.fixture
-def recorder(own_broker: Broker) -> Iterator[Recorder]:
-    rec = Recorder(own_broker.port, ["edge/#"])
-    yield rec
-    rec.close()
 
 
 def test_agent_serves_and_reports(own_broker: Broker, recorder: Recorder, bundle: Path, media: Path,

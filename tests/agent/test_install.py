@@ -26,7 +26,7 @@ def test_install_writes_unit_config_and_state(tmp_path: Path) -> None:
                  "StartLimitBurst="):
         assert line in unit
     assert f"ExecStart={EXEC} run" in unit
-    assert (tmp_path / "var/lib/edge-agent/store").is_dir()
+    assert not (tmp_path / "var/lib/edge-agent").exists()  # systemd creates it for the dynamic user
     config = tmp_path / "etc/edge-agent/agent.toml"
     config.write_text("# mine\n")
     CliRunner().invoke(app, ["install", "--root", str(tmp_path), "--exec", EXEC])
@@ -56,3 +56,11 @@ def test_security_exposure_at_most_2_5(tmp_path: Path) -> None:
     match = re.search(r"Overall exposure level for edge-agent.service: ([0-9.]+)", out.stdout + out.stderr)
     assert match, out.stdout[-500:]
     assert float(match.group(1)) <= 2.5
+
+
+def test_only_existing_device_groups_are_named(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/group").write_text("root:x:0:\nvideo:x:44:\n")
+    CliRunner().invoke(app, ["install", "--root", str(tmp_path), "--exec", EXEC])
+    unit = (tmp_path / "etc/systemd/system/edge-agent.service").read_text()
+    assert "SupplementaryGroups=video\n" in unit  # no `render` here: systemd would fail with 216/GROUP

@@ -117,3 +117,49 @@ def test_agent_client_connects_with_its_certificate(tls_broker: tuple[Broker, Pa
         assert agent_client.publish("edge/d1/status", b"{}") is not None
     finally:
         agent_client.stop()
+
+
+@pytest.mark.slow
+def test_agent_and_edgectl_end_to_end_over_mqtts(tls_broker: tuple[Broker, Path], bundle: Path, bundle_v2: Path,
+                                                 media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole recipe: the agent with its device certificate, edgectl with the operator's, the ACL on."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from fleet.cli import app
+    from tests.mqtt_helpers import FAST, start_agent
+
+    broker, pki = tls_broker
+    url = f"mqtts://127.0.0.1:{broker.port}"
+    env = {**FAST, "EDGE_AGENT__BROKER__CA_FILE": str(pki / "ca.pem"),
+           "EDGE_AGENT__BROKER__CERT_FILE": str(pki / "d1.pem"), "EDGE_AGENT__BROKER__KEY_FILE": str(pki / "d1.key")}
+    agent = start_agent(broker, bundle, media, tmp_path / "state", "d1", "--broker", url, env=env)
+    for var, name in (("EDGECTL_CA_FILE", "ca.pem"), ("EDGECTL_CERT_FILE", "edgectl-operator.pem"),
+                      ("EDGECTL_KEY_FILE", "edgectl-operator.key")):
+        monkeypatch.setenv(var, str(pki / name))
+    runner = CliRunner()
+    try:
+        rows: list[dict[str, object]] = []
+        for _ in range(60):
+            result = runner.invoke(app, ["status", "--broker", url, "--json"])
+            rows = json.loads(result.stdout) if result.stdout.strip() else []
+            if rows and rows[0]["state"] == "online":
+                break
+            threading.Event().wait(1.0)
+        assert rows and rows[0]["device"] == "d1" and rows[0]["state"] == "online", rows
+        pushed = runner.invoke(app, ["push", str(bundle_v2), "--device", "d1", "--broker", url, "--json",
+                                     "--timeout", "120"])
+        assert json.loads(pushed.stdout)[0]["result"] == "committed", pushed.output
+    finally:
+        agent.kill()
+
+
+def test_missing_operator_certificate_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fleet.cli import app
+
+    monkeypatch.setenv("EDGECTL_CERT_FILE", str(tmp_path / "nope.pem"))
+    result = CliRunner().invoke(app, ["status", "--broker", "mqtts://127.0.0.1:1"])
+    assert result.exit_code != 0 and "EDGECTL_CERT_FILE" in result.output and "nope.pem" in result.output

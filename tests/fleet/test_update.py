@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,33 +12,18 @@ from typer.testing import CliRunner
 
 from fleet import keys
 from fleet.cli import app
-from fleet.messages import Desired
-from fleet.mqtt import BrokerSettings
-from fleet.push import Pusher
-from fleet.topics import Topics
 from fleet.transfer import pack
 from tests.broker import Broker
+from tests.fleet.helpers import publish_partial, serving, wait_chunks
 from tests.mqtt_helpers import FAST, Recorder, start_agent
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def recorder(own_broker: Broker) -> Iterator[Recorder]:
-    rec = Recorder(own_broker.port, ["edge/#"])
-    yield rec
-    rec.close()
 
 
 def push(broker: Broker, bundle: Path, device: str, *extra: str) -> list[dict[str, object]]:
     result = runner.invoke(app, ["push", str(bundle), "--device", device, "--broker", broker.url, "--timeout", "120",
                                  "--json", *extra])
     return json.loads(result.stdout)  # type: ignore[no-any-return]
-
-
-def serving(rec: Recorder, device: str, version: int, timeout: float = 90) -> dict[str, object]:
-    return rec.wait_for(lambda t, d: t == f"edge/{device}/status" and d["state"] == "online"
-                        and (d.get("model") or {}).get("version") == version, timeout)
 
 
 def resign(root: Path, key: keys.SigningKey) -> None:
@@ -121,33 +105,13 @@ def test_golden_failure_on_the_device_is_refused(own_broker: Broker, recorder: R
         agent.kill()
 
 
-def _publish_partial(broker: Broker, bundle: Path, device: str, upto: int | None,
-                     tamper: int | None = None) -> Desired:
-    pusher = Pusher(BrokerSettings(port=broker.port), Topics())
-    pusher.connect()
-    packed = pack(bundle)
-    topics = Topics()
-    mids = [pusher._publish(topics.bundle_manifest(packed.digest), packed.manifest.model_dump_json().encode())]
-    count = len(packed.manifest.chunk_sha256)
-    for i in range(count if upto is None else upto):
-        data = packed.chunk(i)
-        if i == tamper:
-            data = bytes([data[0] ^ 0xFF]) + data[1:]
-        mids.append(pusher._publish(topics.bundle_chunk(packed.digest, i), data))
-    pusher._wait_acks(mids, 60)
-    desired = Desired(digest=packed.digest, name="efficientnet-lite0", version=2, size=packed.manifest.size,
-                      chunks=count)
-    pusher.set_desired([device], desired)
-    pusher.close()
-    return desired
-
 
 def test_tampered_chunk_is_refused(own_broker: Broker, recorder: Recorder, bundle: Path, bundle_v2: Path,
                                    media: Path, tmp_path: Path) -> None:
     agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u5", env=FAST)
     try:
         serving(recorder, "u5", 1)
-        _publish_partial(own_broker, bundle_v2, "u5", None, tamper=3)
+        publish_partial(own_broker, bundle_v2, "u5", None, tamper=3)
         event = recorder.wait_for(lambda t, d: t == "edge/u5/events" and d["data"].get("phase") == "refused", 60)
         assert "chunk 3" in event["message"] and "sha256" in event["message"]
         serving(recorder, "u5", 1, 10)
@@ -162,30 +126,19 @@ def test_cut_transfer_resumes_with_the_missing_chunks(own_broker: Broker, record
         serving(recorder, "u6", 1)
         total = len(pack(bundle_v2).manifest.chunk_sha256)
         half = total // 2
-        _publish_partial(own_broker, bundle_v2, "u6", half)
+        publish_partial(own_broker, bundle_v2, "u6", half)
         recorder.wait_for(lambda t, d: t == "edge/u6/events" and d["data"].get("missing") == total, 60)
         store = tmp_path / "state" / "store" / "incoming"
-        _wait_chunks(store, half)
+        wait_chunks(store, half)
         agent.send_signal(signal.SIGKILL)
         agent.wait()
-        _publish_partial(own_broker, bundle_v2, "u6", None)  # the rest arrives while the device is down
+        publish_partial(own_broker, bundle_v2, "u6", None)  # the rest arrives while the device is down
         agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u6", env=FAST)
         resumed = recorder.wait_for(lambda t, d: t == "edge/u6/events" and d["data"].get("have") == half, 90)
         assert resumed["data"]["missing"] == total - half
         serving(recorder, "u6", 2, 90)
     finally:
         agent.kill()
-
-
-def _wait_chunks(store: Path, count: int) -> None:
-    import threading
-
-    wait = threading.Event()
-    for _ in range(200):
-        if sum(1 for _ in store.glob("*/*.chunk")) >= count:
-            return
-        wait.wait(0.1)
-    raise AssertionError(f"chunks never reached {count}")
 
 
 @pytest.mark.slow

@@ -43,8 +43,16 @@ def test_letterbox_maps_boxes_back_to_the_frame() -> None:
     _, tf = resize_frame(frame, pre)
     # A box covering the whole letterboxed content maps to the whole frame.
     row = np.array([[[50, 50, 100, 25, 0.9]]], np.float32)
-    dets = detections(row, Postprocess(kind="detect", score_threshold=0.5), tf)
+    dets = detections(row, Postprocess(kind="detect", score_threshold=0.5), pre, tf)
     assert len(dets) == 1
+    assert np.allclose(dets[0].box, (0, 0, 200, 50), atol=1)
+
+
+def test_normalized_rows_scale_to_the_input() -> None:
+    pre = Preprocess(height=100, width=100, resize="letterbox")
+    _, tf = resize_frame(np.zeros((50, 200, 3), np.uint8), pre)
+    row = np.array([[[0.5, 0.5, 1.0, 0.25, 0.9]]], np.float32)
+    dets = detections(row, Postprocess(kind="detect", score_threshold=0.5, box_units="normalized"), pre, tf)
     assert np.allclose(dets[0].box, (0, 0, 200, 50), atol=1)
 
 
