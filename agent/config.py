@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fleet.topics import DEFAULT_PREFIX, valid_device_id
 from runtimes.errors import first_error
@@ -70,7 +70,9 @@ class AgentConfig(Section):
     groups: list[str] = Field(default_factory=list)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
-    bundle: Path | None = None
+    bundle: Path | None = None  # the seed of the model named "default", the one `edgectl push` updates
+    # More models on this device, by name, each a seed bundle; a camera's `model` picks one.
+    models: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")], Path] = Field(default_factory=dict)
     state_dir: Path = Path("/var/lib/edge-agent")
     trusted_keys: list[Path] = Field(default_factory=list)
     allow_unsigned: bool = False
@@ -84,6 +86,15 @@ class AgentConfig(Section):
     batching: Literal["auto", "off"] = "auto"
     thresholds: Thresholds = Field(default_factory=Thresholds)
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
+
+    @model_validator(mode="after")
+    def _camera_models(self) -> AgentConfig:
+        known = {"default", *self.models}
+        for cam in self.cameras:
+            if cam.model not in known:
+                raise ValueError(f"camera {cam.id!r}: model {cam.model!r} is neither 'default' nor in models "
+                                 f"({', '.join(sorted(self.models)) or 'none configured'})")
+        return self
 
     @field_validator("device_id")
     @classmethod

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from .config import AgentConfig
 from .engine import Engine, Failover
 from .errors import AgentError
 from .messaging import Messenger
+from .models import NamedModels
 from .outbox import Outbox
 from .pipeline import Answer, Pipeline
 from .probe import Probe, probe_isolated
@@ -52,7 +54,8 @@ class Agent:
         self.stop_event = threading.Event()
         self.serving: serving.Serving | None = None
         self.pipelines: list[Pipeline] = []
-        self.batcher: Batcher | None = None
+        self.batchers: list[Batcher] = []
+        self.named = NamedModels(self)
         self.metrics_server: Any = None
         self.hw: Probe = probe_isolated()
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
@@ -159,6 +162,7 @@ class Agent:
         self.client.start(wait_s=3.0)
         self.messenger.event("started", f"edge-agent {__version__} on {self.hw.cpu['model']}")
         self._load_initial()
+        self.named.load()
         self.updater.start()
         self._start_cameras()
         if self.cfg.metrics_port:
@@ -166,15 +170,22 @@ class Agent:
         sdnotify.notify("READY=1\nSTATUS=" + self._status_text())
 
     def _start_cameras(self) -> None:
-        """One thread per camera, or one per group of cameras sharing the model (batched where it gains)."""
+        """One thread per camera, or one per group of cameras sharing a model (batched where it gains)."""
+        groups: dict[str, list[Pipeline]] = {}
         for cam in self.cfg.cameras:
             camera = Camera(cam.id, cam.source, cam.loop, cam.realtime).start()
-            self.pipelines.append(Pipeline(camera, self.engine, self._on_answer, self._on_error))
-        if len(self.pipelines) > 1 and self.cfg.batching != "off":
-            self.batcher = Batcher(self.pipelines, self.engine, self._on_batching).start()
-            return
-        for p in self.pipelines:
-            p.start()
+            p = Pipeline(camera, self._engine_for(cam.model), self._on_answer, self._on_error, cam.model)
+            self.pipelines.append(p)
+            groups.setdefault(cam.model, []).append(p)
+        for name, group in groups.items():
+            if len(group) > 1 and self.cfg.batching != "off":
+                self.batchers.append(Batcher(group, self._engine_for(name), self._on_batching).start())
+            else:
+                for p in group:
+                    p.start()
+
+    def _engine_for(self, model: str) -> Callable[[], Engine | None]:
+        return self.engine if model == "default" else self.named.engine(model)
 
     def _on_batching(self, d: BatchDecision) -> None:
         gain = f"{d.gain:.2f}x measured" if d.gain is not None else "the artifact takes one image per call"
@@ -204,9 +215,12 @@ class Agent:
             return []
 
     def _on_answer(self, answer: Answer) -> None:
-        s = self.serving
-        if s is not None:
-            self.messenger.result(answer.camera, s.bundle.manifest.name, answer.top, answer.boxes, answer.latency_ms)
+        if answer.model == "default":
+            name = self.serving.bundle.manifest.name if self.serving else None
+        else:
+            name = self.named.manifest_name(answer.model)
+        if name is not None:
+            self.messenger.result(answer.camera, name, answer.top, answer.boxes, answer.latency_ms)
             self.snapshots.offer(answer.camera, answer.boxes, answer.frame)
 
     def _on_error(self, message: str) -> None:
@@ -274,8 +288,8 @@ class Agent:
 
     def shutdown(self) -> None:
         self.updater.stop()
-        if self.batcher is not None:
-            self.batcher.stop()
+        for batcher in self.batchers:
+            batcher.stop()
         for p in self.pipelines:
             p.stop()
             p.camera.stop()
@@ -284,6 +298,7 @@ class Agent:
         self.client.stop()
         if self.serving:
             self.serving.engine.close()
+        self.named.close()
         if self.metrics_server is not None:
             self.metrics_server[0].shutdown()
         self.outbox.close()

@@ -25,6 +25,7 @@ class Answer:
     boxes: list[dict[str, object]]
     latency_ms: float
     frame: object | None = None  # kept for detections only, for a snapshot
+    model: str = "default"  # the configured model name this camera is bound to
 
 
 @dataclass
@@ -43,8 +44,8 @@ class PipelineStats:
 
 class Pipeline:
     def __init__(self, camera: Camera, engine: Callable[[], Engine | None], on_answer: Callable[[Answer], None],
-                 on_error: Callable[[str], None]) -> None:
-        self.camera = camera
+                 on_error: Callable[[str], None], model: str = "default") -> None:
+        self.camera, self.model = camera, model
         self._engine = engine  # read every frame, so an update swaps the model between two frames
         self._on_answer, self._on_error = on_answer, on_error
         self.stats = PipelineStats()
@@ -103,9 +104,10 @@ class Pipeline:
             dets = detections(outputs[0], post, model.pre, tf)
             boxes = [{"label": _label(labels, d.label), "score": round(d.score, 4), "box": [round(v, 1) for v in d.box]}
                      for d in dets]
-            return Answer(self.camera.id, [], boxes, 0.0, frame if boxes else None)
+            return Answer(self.camera.id, [], boxes, 0.0, frame if boxes else None, self.model)
         ranked = top_k(probabilities(outputs[0], post), post.top_k)[0]
-        return Answer(self.camera.id, [(_label(labels, i), round(p, 4)) for i, p in ranked], [], 0.0)
+        return Answer(self.camera.id, [(_label(labels, i), round(p, 4)) for i, p in ranked], [], 0.0,
+                      model=self.model)
 
 
 def _label(labels: list[str], index: int) -> str:

@@ -49,7 +49,7 @@ class TelemetryBuilder:
         last_t, last_n = self._last.get(p.camera.id, (self.started, 0))
         fps = (p.stats.processed - last_n) / max(now - last_t, 1e-6)
         self._last[p.camera.id] = (now, p.stats.processed)
-        return CameraStats(fps=round(fps, 2), frames=p.stats.processed, skipped=p.camera.stats.skipped,
+        return CameraStats(model=p.model, fps=round(fps, 2), frames=p.stats.processed, skipped=p.camera.stats.skipped,
                            connected=p.camera.stats.connected)
 
 

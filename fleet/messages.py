@@ -37,6 +37,15 @@ class RuntimeRef(BaseModel):
     executes_on: str | None = None
 
 
+class NamedModel(BaseModel):
+    """A model besides the default one, bound to some of the device's cameras by name."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    model: ModelRef
+    runtime: RuntimeRef | None = None
+
+
 class Status(Message):
     device: str
     state: State
@@ -46,6 +55,7 @@ class Status(Message):
     hardware: dict[str, Any] = Field(default_factory=dict)
     model: ModelRef | None = None
     runtime: RuntimeRef | None = None
+    other_models: list[NamedModel] = Field(default_factory=list)
     update_phase: Phase | None = None
     last_change: str | None = None
     # The latest telemetry in brief, so `edgectl status` answers from retained messages alone.
@@ -55,6 +65,7 @@ class Status(Message):
 
 class CameraStats(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    model: str = "default"
     fps: float
     frames: int
     skipped: int

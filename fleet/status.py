@@ -77,6 +77,9 @@ def row(device: str, status: Status, now: float | None = None) -> dict[str, Any]
         "fps": status.metrics.get("fps"), "p95_ms": status.metrics.get("p95_ms"),
         "cpu_pct": status.metrics.get("cpu_pct"), "temp_c": status.metrics.get("temp_c"),
         "update_phase": status.update_phase, "agent_version": status.agent_version, "groups": status.groups,
+        "other_models": [{"name": o.name, "model": o.model.name, "version": o.model.version,
+                          "runtime": f"{o.runtime.target}/{o.runtime.runtime}" if o.runtime else None}
+                         for o in status.other_models],
     }
 
 
@@ -88,7 +91,7 @@ def rows(found: dict[str, Status], group: str | None = None) -> list[dict[str, A
     out += [{"device": d, "state": "offline", "last_seen_s": round(now - known[d].get("last_seen", now), 1),
              "model": None, "version": None, "runtime": None, "device_kind": None, "fps": None, "p95_ms": None,
              "cpu_pct": None, "temp_c": None, "update_phase": None, "agent_version": None,
-             "groups": known[d].get("groups", [])} for d in missing]
+             "groups": known[d].get("groups", []), "other_models": []} for d in missing]
     return out
 
 

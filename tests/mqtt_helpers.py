@@ -21,14 +21,15 @@ FAST = {"EDGE_AGENT__THRESHOLDS__SOAK_S": "2", "EDGE_AGENT__SELECTION_BUDGET_S":
 
 
 def start_agent(broker: Broker, bundle: Path | None, media: Path, state: Path, device: str,
-                *extra: str, env: dict[str, str] | None = None, source: str = "video_640x480.mp4"
+                *extra: str, env: dict[str, str] | None = None, source: str | None = "video_640x480.mp4"
                 ) -> subprocess.Popen[bytes]:
     """`edge-agent run` as a real process, trusting the test signing key, telemetry every second."""
     key = state.parent / "trusted.pem"
     key.write_bytes(keys.load().public_pem)
     cmd = [sys.executable, "-m", "agent", "run", "--device-id", device, "--broker", broker.url,
-           "--source", str(media / source), "--state-dir", str(state),
-           "--trusted-key", str(key), "--telemetry-interval", "1", *extra]
+           "--state-dir", str(state), "--trusted-key", str(key), "--telemetry-interval", "1", *extra]
+    if source is not None:  # None: the cameras come from the config file
+        cmd += ["--source", str(media / source)]
     if bundle is not None:
         cmd += ["--bundle", str(bundle)]
     full_env = {**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})}

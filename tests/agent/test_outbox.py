@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-import pytest
 
 from agent.outbox import Outbox
 from fleet.mqtt import BrokerSettings, MqttClient
@@ -82,21 +81,15 @@ def test_nothing_lost_across_a_broker_restart(own_broker: Broker, tmp_path: Path
 
 
 def test_full_disk_counts_rows_and_never_raises(tmp_path: Path) -> None:
-    import subprocess
+    import contextlib
 
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
-                          text=True, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
-    try:
+    from tests.tmpfs import tmpfs
+
+    with tmpfs(tmp_path / "tiny", "1m") as mount:
         box = Outbox(mount / "o.db")
         seqs = [box.next_seq() for _ in range(3)]
-        (mount / "filler").write_bytes(b"\0" * (1 << 20))  # fills what is left (the write stops at ENOSPC)
-    except OSError:
-        pass
-    try:
+        with contextlib.suppress(OSError):  # more than is left: the write stops at ENOSPC
+            (mount / "filler").write_bytes(b"\0" * (1 << 20))
         for _ in range(200):
             box.put("edge/d/telemetry", b"x" * 4096)
         assert box.dropped() > 0
@@ -106,5 +99,3 @@ def test_full_disk_counts_rows_and_never_raises(tmp_path: Path) -> None:
         box.put("edge/d/telemetry", b"after")  # room again: rows are written again
         assert box.depth() >= 1
         box.close()
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)

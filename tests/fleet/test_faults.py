@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from fleet.transfer import pack
 from tests.broker import Broker, free_port
 from tests.fleet.helpers import publish_partial, serving, wait_chunks
 from tests.mqtt_helpers import FAST, Recorder, start_agent
+from tests.tmpfs import tmpfs
 
 runner = CliRunner()
 
@@ -90,16 +90,10 @@ def test_broker_killed_during_a_transfer(crashable_broker: Broker, bundle: Path,
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 48 MiB tmpfs: room for the agent's state and the admission check of a 19 MB bundle (twice its size)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], capture_output=True,
-                          text=True, check=False)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
-    yield mount
-    for log in mount.glob("agent-*.log"):
-        shutil.copy(log, tmp_path / log.name)
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with tmpfs(tmp_path / "small", "48m") as mount:
+        yield mount
+        for log in mount.glob("agent-*.log"):  # readable after the unmount
+            shutil.copy(log, tmp_path / log.name)
 
 
 def test_disk_full_during_staging(own_broker: Broker, recorder: Recorder, small_disk: Path, bundle: Path,
