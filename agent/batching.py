@@ -101,9 +101,7 @@ class Batcher:
                 p.record(answer, ms)
             return
         for p, frame in ready:
-            started = time.perf_counter()
-            outs, tf = engine.infer_frame(frame)
-            p.record(p.answer(engine, outs, tf, frame), (time.perf_counter() - started) * 1000)
+            p.process(engine, frame)
 
     def _batch(self, engine: Engine, frames: list[Array]) -> bool:
         """Measured once per engine (a model update or failover brings a new decision)."""

@@ -87,6 +87,13 @@ class AgentConfig(Section):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
 
+    def file_source(self, model: str) -> Path | None:
+        """The first camera of this model that is a file: selection then measures the whole pipeline on it."""
+        for cam in self.cameras:
+            if cam.model == model and Path(cam.source).is_file():
+                return Path(cam.source)
+        return None
+
     @model_validator(mode="after")
     def _camera_models(self) -> AgentConfig:
         known = {"default", *self.models}

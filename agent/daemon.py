@@ -93,7 +93,7 @@ class Agent:
     def prepare(self, bundle: Bundle, force_select: bool = False) -> serving.Serving:
         """Golden-check, select and load a bundle's best candidate; whatever serves now keeps serving."""
         return serving.start(bundle, self.hw, self.cfg.state_dir, self.cfg.selection_budget_s,
-                             self.cfg.thresholds.stuck_timeout_s, self._on_failover, self._file_source(),
+                             self.cfg.thresholds.stuck_timeout_s, self._on_failover, self.cfg.file_source("default"),
                              force_select)
 
     def swap(self, new: serving.Serving) -> None:
@@ -126,32 +126,17 @@ class Agent:
         else:
             self.messenger.set_status(state="updating", update_phase=phase)
 
-    def _file_source(self) -> Path | None:
-        for cam in self.cfg.cameras:
-            if Path(cam.source).is_file():
-                return Path(cam.source)
-        return None
-
     def _announce(self, s: serving.Serving) -> None:
         m, sel = s.bundle.manifest, s.selection.selected
-        self.messenger.set_model(m.name, m.version, s.bundle.digest, sel.target, sel.runtime, sel.device,
-                                 s.engine.active.model.adapter.executing())
+        self.messenger.set_model(*s.refs())
         self.messenger.event("selection", f"serving {m.name} v{m.version} on {sel.key}",
                              selected=sel.as_dict(), runner_up=s.selection.runner_up.as_dict()
                              if s.selection.runner_up else None, cached=s.selection.cached)
 
     def _on_failover(self, event: Failover) -> None:
-        self.messenger.event("failover", f"{event.from_key} → {event.to_key}: {event.reason}",
-                             from_key=event.from_key, to_key=event.to_key, reason=event.reason)
+        self.messenger.failover(event)
         if self.serving is not None:
-            self._announce_runtime(self.serving)
-
-    def _announce_runtime(self, s: serving.Serving) -> None:
-        cand = s.active_candidate()
-        if cand is not None:
-            m = s.bundle.manifest
-            self.messenger.set_model(m.name, m.version, s.bundle.digest, cand.target, cand.runtime, cand.device,
-                                     s.engine.active.model.adapter.executing())
+            self.messenger.set_model(*self.serving.refs())
 
     def engine(self) -> Engine | None:
         return self.serving.engine if self.serving else None

@@ -12,6 +12,7 @@ from fleet.messages import Event, ModelRef, Result, RuntimeRef, Status
 from fleet.mqtt import MqttClient
 from fleet.topics import Topics
 
+from .engine import Failover
 from .outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,16 @@ class Messenger:
             payload = self.status.model_dump_json().encode()
         self.client.publish(self.topics.status(self.device), payload, qos=1, retain=True)
 
-    def set_model(self, name: str, version: int, digest: str, target: str | None, runtime: str | None,
-                  device: str | None, executes_on: str | None) -> None:
-        model = ModelRef(name=name, version=version, digest=digest)
-        rt = RuntimeRef(target=target, runtime=runtime, device=device or "", executes_on=executes_on) \
-            if target and runtime else None
-        self.set_status(model=model, runtime=rt, last_change=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    def set_model(self, model: ModelRef, runtime: RuntimeRef | None) -> None:
+        self.set_status(model=model, runtime=runtime,
+                        last_change=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    def failover(self, event: Failover, model: str | None = None) -> None:
+        """A failover event; `model` names a named model (none: the default one)."""
+        prefix = f"model {model}: " if model else ""
+        extra = {"model": model} if model else {}
+        self.event("failover", f"{prefix}{event.from_key} → {event.to_key}: {event.reason}",
+                   from_key=event.from_key, to_key=event.to_key, reason=event.reason, **extra)
 
     def event(self, kind: str, message: str, **data: Any) -> None:
         """Durable: written to the outbox before this returns."""

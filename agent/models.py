@@ -7,10 +7,9 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fleet.messages import ModelRef, NamedModel, RuntimeRef
+from fleet.messages import NamedModel
 from runtimes.errors import RuntimesError
 
 from . import serving
@@ -35,7 +34,7 @@ class NamedModels:
             try:
                 self.servings[name] = serving.start(
                     a.open(root), a.hw, a.cfg.state_dir, a.cfg.selection_budget_s, a.cfg.thresholds.stuck_timeout_s,
-                    functools.partial(self._on_failover, name), self._file_source(name))
+                    functools.partial(self._on_failover, name), a.cfg.file_source(name))
             except (RuntimesError, AgentError, OSError) as exc:
                 a.messenger.event("error", f"model {name}: cannot serve {root}: {exc}", model=name)
                 continue
@@ -44,12 +43,6 @@ class NamedModels:
                               f"{s.selection.selected.key}", model=name, selected=s.selection.selected.as_dict(),
                               cached=s.selection.cached)
         self.publish()
-
-    def _file_source(self, name: str) -> Path | None:
-        for cam in self.agent.cfg.cameras:
-            if cam.model == name and Path(cam.source).is_file():
-                return Path(cam.source)
-        return None
 
     def engine(self, name: str) -> Callable[[], Engine | None]:
         def current() -> Engine | None:
@@ -64,12 +57,9 @@ class NamedModels:
 
     def refs(self) -> list[NamedModel]:
         out = []
-        for name, s in sorted(self.servings.items()):
-            m, cand = s.bundle.manifest, s.active_candidate()
-            rt = RuntimeRef(target=cand.target, runtime=cand.runtime, device=cand.device,
-                            executes_on=s.engine.active.model.adapter.executing()) if cand else None
-            out.append(NamedModel(name=name, model=ModelRef(name=m.name, version=m.version, digest=s.bundle.digest),
-                                  runtime=rt))
+        for name in sorted(self.servings):
+            model, rt = self.servings[name].refs()
+            out.append(NamedModel(name=name, model=model, runtime=rt))
         return out
 
     def publish(self) -> None:
@@ -77,8 +67,7 @@ class NamedModels:
             self.agent.messenger.set_status(other_models=self.refs())
 
     def _on_failover(self, name: str, event: Failover) -> None:
-        self.agent.messenger.event("failover", f"model {name}: {event.from_key} → {event.to_key}: {event.reason}",
-                                   model=name, from_key=event.from_key, to_key=event.to_key, reason=event.reason)
+        self.agent.messenger.failover(event, name)
         self.publish()
 
     def close(self) -> None:

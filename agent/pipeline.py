@@ -67,23 +67,24 @@ class Pipeline:
             engine = self._engine()
             if frame is None or engine is None:
                 continue
-            started = time.perf_counter()
             try:
-                outputs, tf = engine.infer_frame(frame)
+                self.process(engine, frame)
             except EngineClosed:
                 continue  # swapped by an update between two frames: the next frame takes the new engine
             except RuntimesError as exc:
                 self.failed(exc)
                 self._stop.wait(1.0)
-                continue
-            try:
-                answer = self.answer(engine, outputs, tf, frame)
-            except Exception as exc:  # a post-processing bug must not silently stop the camera
-                log.exception("camera %s: post-processing failed", self.camera.id)
+            except Exception as exc:  # a bug must not silently stop the camera
+                log.exception("camera %s: frame failed", self.camera.id)
                 self.failed(exc)
                 self._stop.wait(1.0)
-                continue
-            self.record(answer, (time.perf_counter() - started) * 1000)
+
+    def process(self, engine: Engine, frame: Array) -> None:
+        """One frame: inference with failover, post-processing, stats and the answer."""
+        started = time.perf_counter()
+        outputs, tf = engine.infer_frame(frame)
+        answer = self.answer(engine, outputs, tf, frame)
+        self.record(answer, (time.perf_counter() - started) * 1000)
 
     def failed(self, exc: Exception) -> None:
         self.stats.errors += 1

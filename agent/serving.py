@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fleet.messages import ModelRef, RuntimeRef
 from runtimes.bundle import Bundle
 from runtimes.errors import RuntimesError
 
@@ -33,6 +34,16 @@ class Serving:
         if self.engine.active.key == self.selection.selected.key:
             return self.selection.selected
         return self.selection.runner_up
+
+    def refs(self) -> tuple[ModelRef, RuntimeRef | None]:
+        """What status says this serves: the bundle, and the candidate active now (the runner-up after a
+        failover)."""
+        m, cand = self.bundle.manifest, self.active_candidate()
+        model = ModelRef(name=m.name, version=m.version, digest=self.bundle.digest)
+        if cand is None:
+            return model, None
+        return model, RuntimeRef(target=cand.target, runtime=cand.runtime, device=cand.device,
+                                 executes_on=self.engine.active.model.adapter.executing())
 
     def runtime(self) -> tuple[str | None, str | None]:
         cand = self.active_candidate()

@@ -17,7 +17,6 @@ class Snapshots:
         self.cfg = cfg
         self._publish = publish  # (camera, jpeg)
         self._last: dict[str, float] = {}
-        self.sent = 0
 
     def wanted(self, camera: str, boxes: list[dict[str, Any]]) -> bool:
         if not self.cfg.enabled or not any(self._matches(b) for b in boxes):
@@ -36,7 +35,6 @@ class Snapshots:
         if jpeg is None:
             return False
         self._publish(camera, jpeg)
-        self.sent += 1
         return True
 
 

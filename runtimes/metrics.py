@@ -11,6 +11,20 @@ from .processing import IDENTITY, Array, Detection, detections, iou, probabiliti
 
 
 @dataclass(frozen=True)
+class Measure:
+    key: str  # in report.json's "agreement"
+    name: str  # in messages and the report
+
+
+# The strict and the loose measure of each task, written once for the agreement, the gate and the report.
+MEASURES: dict[str, tuple[Measure, Measure]] = {
+    "classify": (Measure("top1", "top-1 agreement"), Measure("top5", "reference-in-top-5")),
+    "detect": (Measure("boxes", "matched-box agreement (IoU 0.5)"),
+               Measure("boxes_iou30", "matched-box agreement (IoU 0.3)")),
+}
+
+
+@dataclass(frozen=True)
 class Agreement:
     """Two agreement measures with the FP32 reference, strict and loose, so one tolerance shape fits both
     tasks. Classifiers: top-1 agreement and reference-in-top-5. Detectors: matched boxes at IoU 0.5 and 0.3."""
@@ -22,15 +36,13 @@ class Agreement:
     kind: str = "classify"
 
     def as_dict(self) -> dict[str, float]:
-        if self.kind == "detect":
-            return {"boxes": round(self.top1, 4), "boxes_iou30": round(self.top5, 4)}
-        return {"top1": round(self.top1, 4), "top5": round(self.top5, 4)}
+        strict, loose = MEASURES[self.kind]
+        return {strict.key: round(self.top1, 4), loose.key: round(self.top5, 4)}
 
     def names(self) -> tuple[str, str]:
         """How to call the strict and the loose measure in a message."""
-        if self.kind == "detect":
-            return "matched-box agreement (IoU 0.5)", "matched-box agreement (IoU 0.3)"
-        return "top-1 agreement", "reference-in-top-5"
+        strict, loose = MEASURES[self.kind]
+        return strict.name, loose.name
 
 
 def agreement(post: Postprocess, pre: Preprocess, reference: Array, candidate: Array) -> Agreement:

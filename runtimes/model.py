@@ -12,7 +12,7 @@ from . import registry
 from .adapters.base import Adapter
 from .manifest import Artifact, Postprocess, Preprocess, Tolerance
 from .metrics import Agreement, agreement
-from .processing import Array, Transform, dequantize, probabilities, resize_frame, to_input
+from .processing import Array, Transform, dequantize, resize_frame, to_input
 
 
 @dataclass
@@ -40,9 +40,6 @@ class LoadedModel:
             return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
         raw = self.adapter.infer([to_input(images, self.pre, spec)])
         return [dequantize(t, s) for t, s in zip(raw, self.artifact.outputs, strict=True)]
-
-    def probabilities(self, images: Array) -> Array:
-        return probabilities(self.infer_images(images)[0], self.post)
 
     def infer_frame(self, frame_bgr: Array) -> tuple[list[Array], Transform]:
         image, tf = resize_frame(frame_bgr, self.pre)

@@ -155,16 +155,15 @@ def top_k(probs: Array, k: int) -> list[list[tuple[int, float]]]:
 
 def detections(output: Array, post: Postprocess, pre: Preprocess, tf: Transform) -> list[Detection]:
     """YOLO-style rows (cx, cy, w, h, class scores…) for one image → NMS'd boxes in frame pixels."""
-    rows = output.reshape(-1, output.shape[-1]).astype(np.float32)
-    if post.box_units == "normalized":
-        rows = rows.copy()
-        rows[:, [0, 2]] *= pre.width
-        rows[:, [1, 3]] *= pre.height
+    rows = output.reshape(-1, output.shape[-1]).astype(np.float32, copy=False)
     scores = rows[:, 4:]
     labels = scores.argmax(axis=1)
     best = scores[np.arange(len(rows)), labels]
     keep = best >= post.score_threshold
-    rows, labels, best = rows[keep], labels[keep], best[keep]
+    rows, labels, best = rows[keep], labels[keep], best[keep]  # copies: scaling below leaves the output alone
+    if post.box_units == "normalized":
+        rows[:, [0, 2]] *= pre.width
+        rows[:, [1, 3]] *= pre.height
     boxes = np.stack([rows[:, 0] - rows[:, 2] / 2, rows[:, 1] - rows[:, 3] / 2,
                       rows[:, 0] + rows[:, 2] / 2, rows[:, 1] + rows[:, 3] / 2], axis=1)
     chosen = nms(boxes, best, labels, post.iou_threshold)[: post.max_detections]

@@ -105,7 +105,6 @@ def test_golden_failure_on_the_device_is_refused(own_broker: Broker, recorder: R
         agent.kill()
 
 
-
 def test_tampered_chunk_is_refused(own_broker: Broker, recorder: Recorder, bundle: Path, bundle_v2: Path,
                                    media: Path, tmp_path: Path) -> None:
     agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u5", env=FAST)
