@@ -65,6 +65,15 @@ class SnapshotConfig(Section):
     max_width: Annotated[int, Field(ge=64)] = 1280
 
 
+class DrillConfig(Section):
+    """A failure drill (see agent/drill.py): the serving runtime fails on purpose after `after_calls`
+    inferences, by raising or by hanging for `hang_s`, to prove failover on this device."""
+
+    after_calls: Annotated[int, Field(ge=0)] | None = None  # None: no drill
+    mode: Literal["raise", "hang"] = "raise"
+    hang_s: Annotated[float, Field(gt=0)] = 600.0
+
+
 class AgentConfig(Section):
     device_id: str = Field(default_factory=socket.gethostname)
     groups: list[str] = Field(default_factory=list)
@@ -86,6 +95,7 @@ class AgentConfig(Section):
     batching: Literal["auto", "off"] = "auto"
     thresholds: Thresholds = Field(default_factory=Thresholds)
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
+    drill: DrillConfig = Field(default_factory=DrillConfig)
 
     def file_source(self, model: str) -> Path | None:
         """The first camera of this model that is a file: selection then measures the whole pipeline on it."""

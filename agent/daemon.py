@@ -16,7 +16,7 @@ from fleet.topics import Topics
 from runtimes.bundle import Bundle, open_bundle
 from runtimes.errors import RuntimesError
 
-from . import __version__, prometheus, sdnotify, serving
+from . import __version__, drill, prometheus, sdnotify, serving
 from .batching import BatchDecision, Batcher
 from .camera import Camera
 from .commands import Commands
@@ -183,7 +183,9 @@ class Agent:
         roots = [r for r in (*self._store_roots(), self.cfg.bundle) if r is not None]
         for root in roots:
             try:
-                self.serve(self.open(root))
+                armed = drill.arm(self.serve(self.open(root)).engine, self.cfg.drill)
+                if armed:
+                    self.messenger.event("drill", armed)
                 self.messenger.set_status(state="online")
                 return
             except (RuntimesError, AgentError, OSError) as exc:

@@ -95,7 +95,8 @@ class Event(Message):
     device: str
     seq: int
     ts: float
-    kind: Literal["update", "failover", "rejected", "error", "camera", "started", "selection", "command", "batching"]
+    kind: Literal["update", "failover", "rejected", "error", "camera", "started", "selection", "command", "batching",
+                  "drill"]
     message: str
     data: dict[str, Any] = Field(default_factory=dict)
 

@@ -29,6 +29,7 @@ def test_yaml(tmp_path: Path) -> None:
     ('device_id = "a/b"\n', "device_id"),
     ("[[cameras]]\nid = \"c\"\n", "cameras.0.source"),
     ("telemetry_interval_s = -1\n", "telemetry_interval_s"),
+    ('[drill]\nafter_calls = 10\nmode = "explode"\n', "drill.mode"),
 ])
 def test_bad_key_is_named(tmp_path: Path, text: str, key: str) -> None:
     path = tmp_path / "agent.toml"
