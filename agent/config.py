@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fleet.topics import DEFAULT_PREFIX, valid_device_id
+from fleet.topics import DEFAULT_PREFIX, valid_device_id, valid_model_name
 from runtimes.errors import first_error
 
 from .errors import ConfigError
@@ -81,7 +81,7 @@ class AgentConfig(Section):
     cameras: list[CameraConfig] = Field(default_factory=list)
     bundle: Path | None = None  # the seed of the model named "default", the one `edgectl push` updates
     # More models on this device, by name, each a seed bundle; a camera's `model` picks one.
-    models: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")], Path] = Field(default_factory=dict)
+    models: dict[str, Path] = Field(default_factory=dict)
     state_dir: Path = Path("/var/lib/edge-agent")
     trusted_keys: list[Path] = Field(default_factory=list)
     allow_unsigned: bool = False
@@ -93,6 +93,11 @@ class AgentConfig(Section):
     # Cameras share the device's model: "auto" batches their frames when the selected artifact measurably
     # gains from it (the decision is an event), "off" runs one thread per camera.
     batching: Literal["auto", "off"] = "auto"
+    # The runner-up on another runtime: "warm" is loaded at start and takes over between two frames; "lazy"
+    # is loaded only when the serving runtime breaks, saving its memory (80 MB for a second runtime here)
+    # at the cost of its load time during the failover (0.7 s here; the `failover` event gives it as
+    # load_s). "auto": lazy on devices with less than 4 GB of memory, warm on bigger ones.
+    runner_up: Literal["auto", "warm", "lazy"] = "auto"
     thresholds: Thresholds = Field(default_factory=Thresholds)
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
     drill: DrillConfig = Field(default_factory=DrillConfig)
@@ -112,6 +117,14 @@ class AgentConfig(Section):
                 raise ValueError(f"camera {cam.id!r}: model {cam.model!r} is neither 'default' nor in models "
                                  f"({', '.join(sorted(self.models)) or 'none configured'})")
         return self
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for name in value:
+            if not valid_model_name(name) or name == "default":
+                raise ValueError(f"model name {name!r}: 1-32 letters, digits, '_', '.' or '-', not 'default'")
+        return value
 
     @field_validator("device_id")
     @classmethod

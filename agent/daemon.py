@@ -14,7 +14,6 @@ from fleet.messages import Status
 from fleet.mqtt import BrokerSettings, MqttClient, Will
 from fleet.topics import Topics
 from runtimes.bundle import Bundle, open_bundle
-from runtimes.errors import RuntimesError
 
 from . import __version__, drill, prometheus, sdnotify, serving
 from .batching import BatchDecision, Batcher
@@ -29,9 +28,9 @@ from .outbox import Outbox
 from .pipeline import Answer, Pipeline
 from .probe import Probe, probe_isolated
 from .snapshot import Snapshots
-from .store import Store, StoreError
+from .store import TERMINAL, Store, StoreError
 from .telemetry import TelemetryBuilder
-from .updater import TERMINAL, Updater
+from .updater import Updater
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ class Agent:
         """Golden-check, select and load a bundle's best candidate; whatever serves now keeps serving."""
         return serving.start(bundle, self.hw, self.cfg.state_dir, self.cfg.selection_budget_s,
                              self.cfg.thresholds.stuck_timeout_s, self._on_failover, self.cfg.file_source("default"),
-                             force_select)
+                             force_select, self.cfg.runner_up)
 
     def swap(self, new: serving.Serving) -> None:
         """Pipelines pick up the new engine on their next frame; the old one is closed after its last."""
@@ -112,11 +111,13 @@ class Agent:
     def current(self) -> Bundle | None:
         return self.serving.bundle if self.serving else None
 
-    def health(self) -> tuple[int, int, int]:
-        """Frames processed (-1 without cameras), inference errors, failovers of the serving engine."""
-        frames = sum(p.stats.processed for p in self.pipelines) if self.pipelines else -1
-        failovers = len(self.serving.engine.failovers) if self.serving else 0
-        return frames, sum(p.stats.errors for p in self.pipelines), failovers
+    def health(self, model: str = "default") -> tuple[int, int, int]:
+        """A model's frames processed (-1 without cameras), inference errors, failovers of its engine."""
+        mine = [p for p in self.pipelines if p.model == model]
+        frames = sum(p.stats.processed for p in mine) if mine else -1
+        s = self.serving if model == "default" else self.named.servings.get(model)
+        failovers = len(s.engine.failovers) if s else 0
+        return frames, sum(p.stats.errors for p in mine), failovers
 
     def report(self, phase: str, digest: str, message: str, kind: str = "update", **data: Any) -> None:
         self.messenger.event(kind, message, phase=phase, digest=digest, **data)
@@ -149,6 +150,7 @@ class Agent:
         self._load_initial()
         self.named.load()
         self.updater.start()
+        self.named.start()
         self._start_cameras()
         if self.cfg.metrics_port:
             self.metrics_server = prometheus.serve(self, self.cfg.metrics_port)
@@ -181,18 +183,17 @@ class Agent:
     def _load_initial(self) -> None:
         """The store's committed model, else its previous one, else --bundle (the seed model)."""
         roots = [r for r in (*self._store_roots(), self.cfg.bundle) if r is not None]
-        for root in roots:
-            try:
-                armed = drill.arm(self.serve(self.open(root)).engine, self.cfg.drill)
-                if armed:
-                    self.messenger.event("drill", armed)
-                self.messenger.set_status(state="online")
-                return
-            except (RuntimesError, AgentError, OSError) as exc:
-                self.messenger.event("error", f"cannot serve {root}: {exc}")
-        self.messenger.set_status(state="degraded")
-        if not roots:
-            self.messenger.event("error", "no model: give --bundle or push one with `edgectl push`")
+        served = serving.first_that_serves(roots, lambda root: self.serve(self.open(root)),
+                                           lambda message: self.messenger.event("error", message))
+        if served is None:
+            self.messenger.set_status(state="degraded")
+            if not roots:
+                self.messenger.event("error", "no model: give --bundle or push one with `edgectl push`")
+            return
+        armed = drill.arm(served.engine, self.cfg.drill)
+        if armed:
+            self.messenger.event("drill", armed)
+        self.messenger.set_status(state="online")
 
     def _store_roots(self) -> list[Path | None]:
         try:

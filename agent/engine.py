@@ -28,6 +28,7 @@ class Failover:
     from_key: str
     to_key: str | None
     reason: str
+    load_s: float | None = None  # a lazy runner-up's load time, paid during this failover
 
 
 @dataclass
@@ -36,11 +37,16 @@ class Slot:
     model: LoadedModel
 
 
+# A runner-up loaded only when the engine fails over to it (`runner_up = "lazy"`): its key, and its loader.
+Pending = tuple[str, Callable[[], Slot]]
+
+
 class Engine:
-    def __init__(self, primary: Slot, runner_up: Slot | None, stuck_timeout_s: float = 5.0,
+    def __init__(self, primary: Slot, runner_up: Slot | Pending | None, stuck_timeout_s: float = 5.0,
                  on_failover: Callable[[Failover], None] = lambda _: None, labels: list[str] | None = None) -> None:
         self.labels = labels or []
-        self._slots = [s for s in (primary, runner_up) if s is not None]
+        self._slots = [primary] + ([runner_up] if isinstance(runner_up, Slot) else [])
+        self._pending = runner_up if isinstance(runner_up, tuple) else None
         self._timeout = stuck_timeout_s
         self._on_failover = on_failover
         self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="infer")
@@ -82,8 +88,11 @@ class Engine:
 
     def _fail(self, slot: Slot, reason: str, stuck: bool) -> None:
         with self._lock:
-            if len(self._slots) < 2:
-                raise InferenceFailed(f"{slot.key}: {reason}; no runner-up left")
+            load_s = None
+            if len(self._slots) < 2:  # the lazy runner-up, or an error when there is none
+                started = time.monotonic()
+                self._slots.append(self._load_pending(slot.key, reason))
+                load_s = round(time.monotonic() - started, 3)
             if stuck:
                 # The stuck call cannot be interrupted: abandon its thread and start a fresh one.
                 self._pool.shutdown(wait=False, cancel_futures=True)
@@ -91,10 +100,21 @@ class Engine:
             else:
                 slot.model.close()
             self._slots.pop(0)
-            event = Failover(time.time(), slot.key, self.active.key, reason)
+            event = Failover(time.time(), slot.key, self.active.key, reason, load_s)
         self.failovers.append(event)
         log.warning("failover from %s to %s: %s", event.from_key, event.to_key, reason)
         self._on_failover(event)
+
+    def _load_pending(self, failed: str, reason: str) -> Slot:
+        """The lazy runner-up, loaded now: failover pays its load time instead of the device its memory."""
+        if self._pending is None:
+            raise InferenceFailed(f"{failed}: {reason}; no runner-up left")
+        key, loader = self._pending
+        self._pending = None
+        try:
+            return loader()
+        except RuntimesError as exc:
+            raise InferenceFailed(f"{failed}: {reason}; runner-up {key} did not load: {exc}") from exc
 
     def close(self) -> None:
         """Stop taking work, let an inference in flight finish, then free the runtimes. A runtime is never

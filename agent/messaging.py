@@ -52,8 +52,9 @@ class Messenger:
         """A failover event; `model` names a named model (none: the default one)."""
         prefix = f"model {model}: " if model else ""
         extra = {"model": model} if model else {}
-        self.event("failover", f"{prefix}{event.from_key} → {event.to_key}: {event.reason}",
-                   from_key=event.from_key, to_key=event.to_key, reason=event.reason, **extra)
+        loaded = f" (runner-up loaded in {event.load_s:.2f} s)" if event.load_s is not None else ""
+        self.event("failover", f"{prefix}{event.from_key} → {event.to_key}: {event.reason}{loaded}",
+                   from_key=event.from_key, to_key=event.to_key, reason=event.reason, load_s=event.load_s, **extra)
 
     def event(self, kind: str, message: str, **data: Any) -> None:
         """Durable: written to the outbox before this returns."""

@@ -1,48 +1,57 @@
 """Models besides the default one: named in the config (`[models] faces = "/opt/bundles/faces"`), each with its
-own golden check, selection, engine and runner-up, bound to cameras by name. `edgectl push` updates the
-default model; a named model serves the bundle configured for it until the config changes."""
+own golden check, selection, engine and runner-up, bound to cameras by name. Each has its own updater on
+`edge/<id>/desired/<name>` (`edgectl push --model faces`) and its own store pointers: it starts from what it
+committed last, else from the seed bundle in the config."""
 
 from __future__ import annotations
 
 import functools
-import logging
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fleet.messages import NamedModel
-from runtimes.errors import RuntimesError
+from runtimes.bundle import Bundle
 
 from . import serving
 from .engine import Engine, Failover
-from .errors import AgentError
+from .store import TERMINAL, Store, StoreError
+from .updater import Updater
 
 if TYPE_CHECKING:
     from .daemon import Agent
-
-log = logging.getLogger(__name__)
 
 
 class NamedModels:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.servings: dict[str, serving.Serving] = {}
+        self.phases: dict[str, str] = {}  # a model's update in progress
+        self.updaters: list[Updater] = []
+        self._lock = threading.Lock()
 
     def load(self) -> None:
         """Serve every configured model that verifies and selects; each failure is an event, not a stop."""
         a = self.agent
-        for name, root in a.cfg.models.items():
+        for name, seed in a.cfg.models.items():
             try:
-                self.servings[name] = serving.start(
-                    a.open(root), a.hw, a.cfg.state_dir, a.cfg.selection_budget_s, a.cfg.thresholds.stuck_timeout_s,
-                    functools.partial(self._on_failover, name), a.cfg.file_source(name))
-            except (RuntimesError, AgentError, OSError) as exc:
-                a.messenger.event("error", f"model {name}: cannot serve {root}: {exc}", model=name)
+                store = Store(a.cfg.state_dir / "store", name)
+            except StoreError as exc:
+                a.messenger.event("error", f"model {name}: {exc}", model=name)
                 continue
-            s = self.servings[name]
-            a.messenger.event("selection", f"model {name}: serving {s.bundle.manifest.name} on "
-                              f"{s.selection.selected.key}", model=name, selected=s.selection.selected.as_dict(),
-                              cached=s.selection.cached)
+            host = NamedHost(self, name)
+            roots = [r for r in (*_roots(store, host.error), seed) if r is not None]
+            served = serving.first_that_serves(roots, host.serve, host.error)
+            if served is None:
+                host.error(f"nothing to serve (tried {', '.join(map(str, roots))})")
+            self.updaters.append(Updater(host, store, a.client, a.topics, a.cfg.device_id, a.cfg.thresholds.soak_s,
+                                         model=name))
         self.publish()
+
+    def start(self) -> None:
+        for updater in self.updaters:
+            updater.start()
 
     def engine(self, name: str) -> Callable[[], Engine | None]:
         def current() -> Engine | None:
@@ -59,17 +68,80 @@ class NamedModels:
         out = []
         for name in sorted(self.servings):
             model, rt = self.servings[name].refs()
-            out.append(NamedModel(name=name, model=model, runtime=rt))
+            out.append(NamedModel(name=name, model=model, runtime=rt, update_phase=self.phases.get(name)))
         return out
 
     def publish(self) -> None:
         if self.servings:
             self.agent.messenger.set_status(other_models=self.refs())
 
-    def _on_failover(self, name: str, event: Failover) -> None:
+    def swap(self, name: str, new: serving.Serving) -> serving.Serving:
+        with self._lock:
+            old, self.servings[name] = self.servings.get(name), new
+        if old is not None:
+            old.engine.close()
+        sel = new.selection.selected
+        self.agent.messenger.event("selection", f"model {name}: serving {new.bundle.manifest.name} "
+                                   f"v{new.bundle.manifest.version} on {sel.key}", model=name,
+                                   selected=sel.as_dict(), cached=new.selection.cached)
+        self.publish()
+        return new
+
+    def on_failover(self, name: str, event: Failover) -> None:
         self.agent.messenger.failover(event, name)
         self.publish()
 
     def close(self) -> None:
+        for updater in self.updaters:
+            updater.stop()
         for s in self.servings.values():
             s.engine.close()
+
+
+class NamedHost:
+    """What a named model's updater needs (the agent is the default model's host)."""
+
+    def __init__(self, models: NamedModels, name: str) -> None:
+        self.models, self.name, self.agent = models, name, models.agent
+
+    def open(self, root: Path) -> Bundle:
+        return self.agent.open(root)
+
+    def current(self) -> Bundle | None:
+        s = self.models.servings.get(self.name)
+        return s.bundle if s else None
+
+    def prepare(self, bundle: Bundle) -> serving.Serving:
+        a = self.agent
+        return serving.start(bundle, a.hw, a.cfg.state_dir, a.cfg.selection_budget_s,
+                             a.cfg.thresholds.stuck_timeout_s, functools.partial(self.models.on_failover, self.name),
+                             a.cfg.file_source(self.name), runner_up=a.cfg.runner_up)
+
+    def swap(self, prepared: serving.Serving) -> None:
+        self.models.swap(self.name, prepared)
+
+    def serve(self, root: Path) -> serving.Serving:
+        return self.models.swap(self.name, self.prepare(self.open(root)))
+
+    def health(self) -> tuple[int, int, int]:
+        return self.agent.health(self.name)
+
+    def report(self, phase: str, digest: str, message: str, kind: str = "update", **data: Any) -> None:
+        self.agent.messenger.event(kind, f"model {self.name}: {message}", phase=phase, digest=digest,
+                                   model=self.name, **data)
+        if phase in TERMINAL:
+            self.models.phases.pop(self.name, None)
+        else:
+            self.models.phases[self.name] = phase
+        self.models.publish()
+
+    def error(self, message: str) -> None:
+        self.agent.messenger.event("error", f"model {self.name}: {message}", model=self.name)
+
+
+def _roots(store: Store, on_error: Callable[[str], None]) -> list[Any]:
+    try:
+        return [store.current(), store.previous()]
+    except StoreError as exc:
+        on_error(str(exc))
+        return []

@@ -16,11 +16,12 @@ from runtimes.errors import RuntimesError
 
 from . import selection
 from .candidates import Candidate
-from .engine import Engine, Failover, Slot
+from .engine import Engine, Failover, Pending, Slot
 from .errors import AgentError
 from .probe import Probe
 
 log = logging.getLogger(__name__)
+LAZY_BELOW_MB = 4096  # `runner_up = "auto"`: below this much memory a second warm runtime costs too much
 
 
 @dataclass
@@ -72,7 +73,8 @@ def select_isolated(bundle: Bundle, probe: Probe, state_dir: Path, budget_s: flo
 
 
 def start(bundle: Bundle, probe: Probe, state_dir: Path, budget_s: float, stuck_timeout_s: float,
-          on_failover: Callable[[Failover], None], source: Path | None = None, force: bool = False) -> Serving:
+          on_failover: Callable[[Failover], None], source: Path | None = None, force: bool = False,
+          runner_up: str = "warm") -> Serving:
     sel = select_isolated(bundle, probe, state_dir, budget_s, source, force)
     primary = _load(bundle, sel.selected)
     if primary is None:  # the cached choice no longer loads: measure again
@@ -80,7 +82,8 @@ def start(bundle: Bundle, probe: Probe, state_dir: Path, budget_s: float, stuck_
         primary = _load(bundle, sel.selected)
         if primary is None:
             raise RuntimesError(f"selected candidate {sel.selected.key} does not load")
-    runner = _load(bundle, sel.runner_up) if sel.runner_up else None
+    lazy = runner_up == "lazy" or (runner_up == "auto" and 0 < probe.memory_mb < LAZY_BELOW_MB)
+    runner = _runner_up(bundle, sel.runner_up, lazy) if sel.runner_up else None
     engine = Engine(primary, runner, stuck_timeout_s, on_failover, labels=bundle.manifest.labels)
     return Serving(bundle, sel, engine)
 
@@ -91,3 +94,22 @@ def _load(bundle: Bundle, cand: Candidate) -> Slot | None:
     except RuntimesError as exc:
         log.warning("candidate %s does not load: %s", cand.key, exc)
         return None
+
+
+def _runner_up(bundle: Bundle, cand: Candidate, lazy: bool) -> Slot | Pending | None:
+    """Warm: loaded now, so failover costs one frame. Lazy: loaded on failover, so it costs no memory until
+    then (its runtime library is not even imported) but the failover waits for the load."""
+    if lazy:
+        return cand.key, lambda: Slot(cand.key, selection.load_candidate(bundle, cand))
+    return _load(bundle, cand)
+
+
+def first_that_serves(roots: list[Path], serve: Callable[[Path], Serving],
+                      on_error: Callable[[str], None]) -> Serving | None:
+    """The first bundle that opens, verifies, selects and loads; each one that does not is reported."""
+    for root in roots:
+        try:
+            return serve(root)
+        except (RuntimesError, AgentError, OSError) as exc:
+            on_error(f"cannot serve {root}: {exc}")
+    return None

@@ -16,6 +16,8 @@ from fleet.transfer import check_manifest, unpack
 
 from .errors import AgentError
 
+TERMINAL = ("committed", "rolled_back", "refused", "failed")  # an update in any other phase is in progress
+
 
 class StoreError(AgentError):
     """The store cannot be read or written; the message names the path."""
@@ -41,17 +43,23 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 class Store:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    """One model's view of the store. Bundles and chunks are shared by digest; each model has its own two
+    pointer files: the default model's in the root (where they have always been), a named model's under
+    `models/<name>/`, so the models of a device update independently."""
+
+    def __init__(self, root: Path, model: str = "default") -> None:
+        self.root, self.model = root, model
+        self._pointers = root if model == "default" else root / "models" / model
         try:
             for sub in ("bundles", "incoming"):
                 (root / sub).mkdir(parents=True, exist_ok=True)
+            self._pointers.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"{root}: cannot create the model store ({exc.strerror})") from exc
 
     # -- pointers ---------------------------------------------------------------------------------------
-    def _read(self, name: str) -> dict[str, Any]:
-        path = self.root / name
+    def _read(self, name: str, folder: Path | None = None) -> dict[str, Any]:
+        path = (folder or self._pointers) / name
         try:
             data: dict[str, Any] = json.loads(path.read_text())
         except FileNotFoundError:
@@ -76,13 +84,13 @@ class Store:
     def commit(self, digest: str) -> None:
         old = self.pointer().get("current")
         previous = old if old and old != digest else self.pointer().get("previous")
-        atomic_write(self.root / "current.json", json.dumps({"current": digest, "previous": previous}).encode())
+        atomic_write(self._pointers / "current.json", json.dumps({"current": digest, "previous": previous}).encode())
 
     def state(self) -> dict[str, Any]:
         return self._read("update.json")
 
     def set_state(self, **state: Any) -> None:
-        atomic_write(self.root / "update.json", json.dumps(state).encode())
+        atomic_write(self._pointers / "update.json", json.dumps(state).encode())
 
     # -- bundles and chunks --------------------------------------------------------------------------------
     def bundle_dir(self, digest: str) -> Path:
@@ -148,17 +156,29 @@ class Store:
         shutil.rmtree(self.incoming(digest), ignore_errors=True)
 
     def discard_bundle(self, digest: str) -> None:
-        shutil.rmtree(self.bundle_dir(digest), ignore_errors=True)
+        """Remove a bundle no model of this device serves or keeps for a rollback."""
+        if digest not in self.in_use(own_transfer=False)[0]:
+            shutil.rmtree(self.bundle_dir(digest), ignore_errors=True)
+
+    def in_use(self, own_transfer: bool = True) -> tuple[set[str], set[str]]:
+        """Every model's current and previous bundles and the transfers in progress (this model's own
+        included unless it is the one being given up)."""
+        keep, moving = set(), set()
+        for folder in (self.root, *sorted((self.root / "models").glob("*"))):
+            ptr, state = self._read("current.json", folder), self._read("update.json", folder)
+            keep |= {ptr.get("current"), ptr.get("previous")}
+            if state.get("phase") not in TERMINAL and (own_transfer or folder != self._pointers):
+                moving.add(state.get("digest"))
+        return {d for d in keep | moving if d}, {d for d in moving if d}
 
     def prune(self) -> None:
-        """Keep the current and previous bundles and any transfer in progress."""
-        ptr, state = self.pointer(), self.state()
-        keep = {ptr.get("current"), ptr.get("previous"), state.get("digest")}
+        """Keep each model's current and previous bundles and any transfer in progress."""
+        keep, moving = self.in_use()
         for folder in (self.root / "bundles").iterdir():
             if folder.name not in keep:
                 shutil.rmtree(folder, ignore_errors=True)
         for folder in (self.root / "incoming").iterdir():
-            if folder.name != state.get("digest"):
+            if folder.name not in moving:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def free_bytes(self) -> int:

@@ -26,7 +26,6 @@ from .store import Store
 log = logging.getLogger(__name__)
 RESUMABLE = ("received", "fetching", "verifying", "staging")
 INTERRUPTIBLE = ("checking", "switching", "soaking")
-TERMINAL = ("committed", "rolled_back", "refused", "failed")
 RESUBSCRIBE_S = 5.0
 
 
@@ -49,17 +48,18 @@ class Host(Protocol):
 
 class Updater:
     def __init__(self, host: Host, store: Store, client: MqttClient, topics: Topics, device: str,
-                 soak_s: float, fetch_stall_s: float = 60.0) -> None:
+                 soak_s: float, fetch_stall_s: float = 60.0, model: str = "default") -> None:
         self.host, self.store, self.client, self.topics, self.device = host, store, client, topics, device
+        self.model = model
         self.soak_s, self.fetch_stall_s = soak_s, fetch_stall_s
         self._jobs: queue.Queue[Desired] = queue.Queue()
         self._stop = threading.Event()
         self._fetch = _Fetch()
-        self._thread = threading.Thread(target=self._work, name="updater", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"updater-{model}", daemon=True)
 
     def start(self) -> None:
         self._recover()
-        self.client.subscribe(self.topics.desired(self.device), self._on_desired)
+        self.client.subscribe(self.topics.desired(self.device, self.model), self._on_desired)
         self._thread.start()
 
     def stop(self) -> None:

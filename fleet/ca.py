@@ -108,6 +108,7 @@ pattern readwrite {prefix}/%u/telemetry
 pattern readwrite {prefix}/%u/events
 pattern readwrite {prefix}/%u/results
 pattern read {prefix}/%u/desired
+pattern read {prefix}/%u/desired/#
 pattern read {prefix}/%u/cmd/#
 pattern write {prefix}/%u/reply/#
 """

@@ -22,7 +22,7 @@ from .errors import FleetError
 from .messages import BundleManifest, Command, Desired, schemas
 from .mqtt import BrokerSettings, MqttClient
 from .push import Progress, Pusher, rollout
-from .topics import Topics
+from .topics import Topics, valid_model_name
 
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 BrokerOpt = Annotated[str, typer.Option(envvar="EDGECTL_BROKER", help="mqtt://HOST:PORT or mqtts://…")]
@@ -99,13 +99,17 @@ def push(bundle: Annotated[Path, typer.Argument(help="Bundle directory (from edg
          timeout: Annotated[float, typer.Option(help="Seconds to wait for the devices.")] = 300.0,
          no_wait: Annotated[bool, typer.Option("--no-wait", help="Publish and return.")] = False,
          force: Annotated[bool, typer.Option(help="Allow a lower version (downgrade).")] = False,
+         model: Annotated[str, typer.Option(help="Which model of the devices to update: a name from their "
+                                                 "[models], or 'default'.")] = "default",
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Publish a bundle and the desired state; follow each device until it commits or fails."""
     topics = Topics(prefix)
     targets = list(device or []) + (_group_devices(broker, topics, group) if group else [])
     if not targets:
         raise fail("name devices with --device ID or --group G")
-    pusher = Pusher(_settings(broker), topics, on_progress=lambda p: _show(err, p))
+    if not valid_model_name(model):
+        raise fail(f"--model {model!r}: 1-32 letters, digits, '_', '.' or '-'")
+    pusher = Pusher(_settings(broker), topics, on_progress=lambda p: _show(err, p), model=model)
     try:
         pusher.connect()
         with err.status(f"publishing {bundle}"):
@@ -225,7 +229,8 @@ def _retained(broker: str, topics: Topics, wait: float) -> tuple[set[str], dict[
             m = BundleManifest.model_validate_json(msg.payload)
             manifests[m.digest] = m
 
-    client.subscribe(topics.every("desired"), on_desired)
+    for pattern in topics.every_desired():
+        client.subscribe(pattern, on_desired)
     client.subscribe(topics.all_bundles(), on_manifest)
     client.start()
     _pause(wait)  # MQTT has no end-of-retained marker

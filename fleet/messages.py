@@ -44,6 +44,7 @@ class NamedModel(BaseModel):
     name: str
     model: ModelRef
     runtime: RuntimeRef | None = None
+    update_phase: Phase | None = None
 
 
 class Status(Message):

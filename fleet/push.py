@@ -42,8 +42,9 @@ class Progress:
 
 class Pusher:
     def __init__(self, broker: BrokerSettings, topics: Topics,
-                 on_progress: Callable[[Progress], None] = lambda _p: None) -> None:
-        self.topics, self.on_progress = topics, on_progress
+                 on_progress: Callable[[Progress], None] = lambda _p: None, model: str = "default") -> None:
+        """`model`: which of each device's models this push updates (a name from its `[models]`)."""
+        self.topics, self.on_progress, self.model = topics, on_progress, model
         self.client = MqttClient(f"edgectl-push-{uuid.uuid4().hex[:8]}", broker)
         self._acks: set[int] = set()
         self._ack_cond = threading.Condition()
@@ -104,7 +105,8 @@ class Pusher:
             return
         data = doc.get("data", {}) if isinstance(doc, dict) else {}
         prog = self.progress.get(parsed[0]) if parsed else None
-        if prog is None or data.get("digest") != self.digest or not data.get("phase"):
+        if prog is None or data.get("digest") != self.digest or not data.get("phase") \
+                or data.get("model", "default") != self.model:
             return
         prog.phase, prog.reason = data["phase"], doc.get("message")
         if prog.phase in TERMINAL:
@@ -114,7 +116,7 @@ class Pusher:
 
     def set_desired(self, devices: list[str], desired: Desired | None) -> None:
         payload = desired.model_dump_json().encode() if desired else b""
-        self._wait_acks([self._publish(self.topics.desired(d), payload) for d in devices], 30)
+        self._wait_acks([self._publish(self.topics.desired(d, self.model), payload) for d in devices], 30)
 
     def wait(self, devices: list[str], timeout: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "edge"
@@ -29,8 +30,13 @@ class Topics:
         """A JPEG of the frame a detection came from (raw bytes, QoS 0, not retained)."""
         return f"{self.prefix}/{device}/snapshots/{camera}"
 
-    def desired(self, device: str) -> str:
-        return f"{self.prefix}/{device}/desired"
+    def desired(self, device: str, model: str = "default") -> str:
+        """The default model's desired state, or a named model's (`…/desired/<model>`), retained."""
+        base = f"{self.prefix}/{device}/desired"
+        return base if model == "default" else f"{base}/{model}"
+
+    def every_desired(self) -> list[str]:
+        return [self.every("desired"), f"{self.prefix}/+/desired/+"]
 
     def cmd(self, device: str, name: str) -> str:
         return f"{self.prefix}/{device}/cmd/{name}"
@@ -68,3 +74,8 @@ class Topics:
 def valid_device_id(device: str) -> bool:
     """Device ids become topic levels: no wildcards, separators or the reserved bundles level."""
     return bool(device) and device != BUNDLES and len(device) <= 64 and not any(c in device for c in "/+#\0 ")
+
+
+def valid_model_name(name: str) -> bool:
+    """A model name becomes a topic level (`desired/<model>`) and a store folder."""
+    return re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", name) is not None and name not in (".", "..")

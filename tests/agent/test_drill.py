@@ -46,15 +46,16 @@ def _status(rec: Recorder, device: str, pred: object = None, timeout: float = 90
                         and d.get("runtime") is not None and (pred is None or pred(d)), timeout)  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("mode", ["raise", "hang"])
+@pytest.mark.parametrize(("mode", "runner_up"), [("raise", "lazy"), ("hang", "warm")])
 def test_agent_process_fails_over_when_its_runtime_breaks_mid_run(
-        mode: str, own_broker: Broker, recorder: Recorder, bundle: Path, media: Path, tmp_path: Path) -> None:
+        mode: str, runner_up: str, own_broker: Broker, recorder: Recorder, bundle: Path, media: Path,
+        tmp_path: Path) -> None:
     """The selected runtime of a running agent starts failing (a runtime error, or a call that never
-    returns): the agent switches to its warm runner-up on another runtime without restarting, reports the
-    failover, keeps answering, and status names the runtime that serves now."""
+    returns): the agent switches to its runner-up on another runtime (warm, or loaded then) without
+    restarting, reports the failover, keeps answering, and status names the runtime that serves now."""
     device = f"drill-{mode}"
     env = {**FAST, "EDGE_AGENT__DRILL__AFTER_CALLS": "60", "EDGE_AGENT__DRILL__MODE": mode,
-           "EDGE_AGENT__THRESHOLDS__STUCK_TIMEOUT_S": "2"}
+           "EDGE_AGENT__THRESHOLDS__STUCK_TIMEOUT_S": "2", "EDGE_AGENT__RUNNER_UP": runner_up}
     agent = start_agent(own_broker, bundle, media, tmp_path / "state", device, env=env)
     try:
         armed = recorder.wait_for(lambda t, d: t == f"edge/{device}/events" and d["kind"] == "drill", 120)
@@ -62,6 +63,7 @@ def test_agent_process_fails_over_when_its_runtime_breaks_mid_run(
         assert isinstance(first, dict) and first["target"] in armed["message"]
         event = recorder.wait_for(lambda t, d: t == f"edge/{device}/events" and d["kind"] == "failover", 60)
         assert ("drill:" if mode == "raise" else "stuck") in event["data"]["reason"]
+        assert (event["data"]["load_s"] is not None) == (runner_up == "lazy")
         now = _status(recorder, device, lambda d: d["runtime"]["runtime"] != first["runtime"], 30)["runtime"]
         assert isinstance(now, dict) and event["data"]["to_key"].startswith(now["target"])
         seen = len(recorder.of(f"{device}/results"))

@@ -42,6 +42,49 @@ def test_each_camera_is_served_by_its_own_model(own_broker: Broker, recorder: Re
         proc.wait(30)
 
 
+def test_push_updates_a_named_model_and_only_it(own_broker: Broker, recorder: Recorder, bundle: Path,
+                                               face_bundle: Path, media: Path, tmp_path: Path) -> None:
+    """`edgectl push --model faces`: the faces model goes through its own update (events name it, status shows
+    its phase and then v2) while the default model keeps serving v1; a restart starts faces from its commit."""
+    from builder.api import BuildRequest, build
+    from tests.conftest import DETECTOR
+
+    faces_v2 = tmp_path / "faces-v2"
+    build(BuildRequest(model=DETECTOR, calib=media / "faces_calib", val=media / "faces_val", out=faces_v2,
+                       targets="onnx-fp32", version=2))
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[models]\nfaces = "{face_bundle}"\n\n'
+                      f'[[cameras]]\nid = "door"\nsource = "{media / "video_faces_640x480.mp4"}"\nmodel = "faces"\n')
+    start = lambda: start_agent(own_broker, bundle, media, tmp_path / "state", "mm2", "--config",  # noqa: E731
+                                str(config), env=FAST, source=None)
+    proc = start()
+    try:
+        recorder.wait_for(lambda t, d: t == "edge/mm2/status" and bool(d.get("other_models")), 90)
+        result = CliRunner().invoke(app, ["push", str(faces_v2), "--device", "mm2", "--model", "faces",
+                                          "--broker", own_broker.url, "--timeout", "120", "--json"])
+        assert json.loads(result.stdout)[0]["result"] == "committed", result.output
+        updates = [d for d in recorder.of("mm2/events") if d["kind"] == "update"]
+        assert updates and all(d["data"]["model"] == "faces" for d in updates)
+        assert any(d.get("other_models") and d["other_models"][0]["update_phase"] == "soaking"
+                   for d in recorder.of("mm2/status"))
+        status = recorder.wait_for(lambda t, d: t == "edge/mm2/status" and bool(d.get("other_models"))
+                                   and d["other_models"][0]["model"]["version"] == 2
+                                   and d["other_models"][0]["update_phase"] is None, 10)
+        assert status["model"]["version"] == 1
+        assert (tmp_path / "state" / "store" / "models" / "faces" / "current.json").is_file()
+        proc.terminate()
+        proc.wait(30)
+        proc = start()
+        recorder.wait_for(lambda t, d: t == "edge/mm2/status" and d["state"] == "online"
+                          and bool(d.get("other_models")) and d["other_models"][0]["model"]["version"] == 2
+                          and d["ts"] > status["ts"], 90)
+        faces = recorder.wait_for(lambda t, d: t == "edge/mm2/results" and bool(d["detections"]), 30)
+        assert faces["model"] == "blazeface-short"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def test_a_camera_bound_to_an_unknown_model_is_named(tmp_path: Path) -> None:
     import pytest
     from pydantic import ValidationError

@@ -12,7 +12,7 @@ from agent.engine import Engine, Slot
 from agent.errors import NoCandidate
 from agent.probe import Probe, probe
 from runtimes.bundle import Bundle, open_bundle
-from runtimes.errors import InferenceFailed
+from runtimes.errors import InferenceFailed, LoadFailed
 from tests.agent import fakebundle
 
 FAKE_PROBE = Probe(arch="x86_64", os="Linux", cpu={"model": "test", "cores": 2, "flags": []}, memory_mb=1024,
@@ -72,6 +72,44 @@ def test_failover_when_inference_is_stuck(tmp_path: Path) -> None:
         engine.infer_frame(frame)
     assert len(events) == 1 and "stuck" in engine.failovers[0].reason
     engine.close()
+
+
+def _lazy(tmp_path: Path, loader_fails: bool = False) -> tuple[Engine, list[str]]:
+    bundle = open_bundle(fakebundle.make(tmp_path / "b", {"onnx-fp32": {"fail_after": 2}, "onnx-int8": {}}))
+    first, second = selection.enumerate_candidates(bundle.manifest, FAKE_PROBE)
+    loads: list[str] = []
+
+    def load() -> Slot:
+        loads.append(second.key)
+        if loader_fails:
+            raise LoadFailed("fake: cannot read model.json")
+        return Slot(second.key, selection.load_candidate(bundle, second))
+
+    return Engine(Slot(first.key, selection.load_candidate(bundle, first)), (second.key, load)), loads
+
+
+def test_lazy_runner_up_is_loaded_only_on_failover(tmp_path: Path) -> None:
+    engine, loads = _lazy(tmp_path)
+    frame = np.zeros((8, 8, 3), np.uint8)
+    for _ in range(2):
+        engine.infer_frame(frame)
+    assert not loads
+    for _ in range(3):
+        engine.infer_frame(frame)
+    assert loads == [engine.active.key] and engine.active.key.startswith("onnx-int8")
+    assert engine.failovers[0].load_s is not None
+    engine.close()
+
+
+def test_lazy_runner_up_that_does_not_load_names_both_causes(tmp_path: Path) -> None:
+    engine, _ = _lazy(tmp_path, loader_fails=True)
+    frame = np.zeros((8, 8, 3), np.uint8)
+    for _ in range(2):
+        engine.infer_frame(frame)
+    with pytest.raises(InferenceFailed, match=r"failing after 2.*did not load: fake: cannot read"):
+        engine.infer_frame(frame)
+    with pytest.raises(InferenceFailed, match="no runner-up left"):
+        engine.infer_frame(frame)
 
 
 def test_no_runner_up_left_is_an_error(tmp_path: Path) -> None:

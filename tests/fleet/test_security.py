@@ -74,12 +74,14 @@ def test_device_isolation(tls_broker: tuple[Broker, Path]) -> None:
     d1.publish("edge/d1/status", b"{}", qos=1).wait_for_publish(5)   # allowed
     d1.publish("edge/d2/status", b"{}", qos=1).wait_for_publish(5)   # another device's topic
     d1.publish("edge/d1/desired", b"{}", qos=1).wait_for_publish(5)  # its own desired model
+    d1.publish("edge/d1/desired/faces", b"{}", qos=1).wait_for_publish(5)  # nor a named model's
     op.publish("edge/d2/events", b"{}", qos=1).wait_for_publish(5)   # d1 must not read this
     op.publish("edge/d1/desired", b"{}", qos=1).wait_for_publish(5)  # the operator may
     threading.Event().wait(1.0)
     assert "edge/d1/status" in seen_by_operator
     assert "edge/d2/status" not in seen_by_operator
     assert seen_by_operator.count("edge/d1/desired") == 1  # only the operator's
+    assert "edge/d1/desired/faces" not in seen_by_operator
     assert seen_by_d1 == []
     for c in (op, d1):
         c.loop_stop()
