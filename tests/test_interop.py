@@ -4,11 +4,11 @@ agent and edgectl find 3.1.1 by trying, without being told."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -90,7 +90,15 @@ class RabbitBroker:
         wait_port(self.port, self.proc, 90, "rabbitmq-server")
 
     def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        # Debian's wrapper starts the node through su, in a session of its own: killing our process group
+        # left the node running. Kill the whole tree, found while it is still one.
+        import psutil
+
+        tree = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        for proc in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(tree, timeout=10)
         self.proc.wait(10)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
