@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleet.messages import NamedModel
+from fleet.messages import BadPayload, Desired, NamedModel, parse
 from runtimes.bundle import Bundle
 
 from . import serving
@@ -30,6 +30,7 @@ class NamedModels:
         self.phases: dict[str, str] = {}  # a model's update in progress
         self.updaters: list[Updater] = []
         self._lock = threading.Lock()
+        self._refused: set[tuple[str, str]] = set()
 
     def load(self) -> None:
         """Serve every configured model that verifies and selects; each failure is an event, not a stop."""
@@ -52,6 +53,27 @@ class NamedModels:
     def start(self) -> None:
         for updater in self.updaters:
             updater.start()
+        a = self.agent
+        a.client.subscribe(a.topics.desired(a.cfg.device_id, "+"), self._on_other_desired)
+
+    def _on_other_desired(self, msg: Any) -> None:
+        """A push for a model this device does not have is refused at once, so `edgectl push --model` says
+        why instead of waiting out its timeout. Once per digest: the retained message comes back on every
+        reconnect."""
+        name = str(msg.topic).rsplit("/", 1)[1]
+        if name in self.agent.cfg.models or not msg.payload:
+            return
+        try:
+            desired: Desired = parse(Desired, msg.payload, msg.topic)
+        except BadPayload as exc:
+            self.agent.messenger.event("rejected", f"rejected desired state: {exc}", phase="refused", model=name)
+            return
+        if (name, desired.digest) in self._refused:
+            return
+        self._refused.add((name, desired.digest))
+        known = ", ".join(["default", *sorted(self.agent.cfg.models)])
+        self.agent.messenger.event("rejected", f"model {name!r} is not configured on this device (it has: {known})",
+                                   phase="refused", digest=desired.digest, model=name)
 
     def engine(self, name: str) -> Callable[[], Engine | None]:
         def current() -> Engine | None:

@@ -72,6 +72,10 @@ def test_push_updates_a_named_model_and_only_it(own_broker: Broker, recorder: Re
                                    and d["other_models"][0]["update_phase"] is None, 10)
         assert status["model"]["version"] == 1
         assert (tmp_path / "state" / "store" / "models" / "faces" / "current.json").is_file()
+        result = CliRunner().invoke(app, ["push", str(faces_v2), "--device", "mm2", "--model", "cars",
+                                          "--broker", own_broker.url, "--timeout", "30", "--json"])
+        refused = json.loads(result.stdout)[0]
+        assert refused["result"] == "refused" and "'cars' is not configured" in refused["reason"], result.output
         proc.terminate()
         proc.wait(30)
         proc = start()
