@@ -78,7 +78,8 @@ def _print_status(table: list[dict[str, Any]]) -> None:
     for r in table:
         colour = colours.get(r["state"], "red")
         model = f"{r['model']} v{r['version']}" if r["model"] else "-"
-        model += "".join(f" +{o['name']}" for o in r.get("other_models", []))
+        model += "".join(f" +{o['name']}" + (f" ({o['update_phase']})" if o.get("update_phase") else "")
+                         for o in r.get("other_models", []))
         out.add_row(r["device"], f"[{colour}]{r['state']}[/{colour}]", f"{r['last_seen_s']:.0f}s", model,
                     r["runtime"] or "-", r["device_kind"] or "-", _n(r["fps"]), _n(r["p95_ms"]),
                     _n(r["cpu_pct"]), _n(r["temp_c"]), r["update_phase"] or "-", r["agent_version"] or "-")

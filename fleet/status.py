@@ -78,7 +78,8 @@ def row(device: str, status: Status, now: float | None = None) -> dict[str, Any]
         "cpu_pct": status.metrics.get("cpu_pct"), "temp_c": status.metrics.get("temp_c"),
         "update_phase": status.update_phase, "agent_version": status.agent_version, "groups": status.groups,
         "other_models": [{"name": o.name, "model": o.model.name, "version": o.model.version,
-                          "runtime": f"{o.runtime.target}/{o.runtime.runtime}" if o.runtime else None}
+                          "runtime": f"{o.runtime.target}/{o.runtime.runtime}" if o.runtime else None,
+                          "update_phase": o.update_phase}
                          for o in status.other_models],
     }
 
