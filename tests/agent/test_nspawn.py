@@ -88,8 +88,11 @@ class Container:
 
     def _find_init(self) -> int:
         wait = threading.Event()
-        for _ in range(100):
-            children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        # Only the child that has become systemd: nspawn's first child is a helper that execs or exits, and
+        # under load pgrep caught it (nsenter into a dead PID then showed an empty unit for minutes).
+        for _ in range(300):
+            children = subprocess.run(["pgrep", "-x", "-P", str(self.proc.pid), "systemd"], capture_output=True,
+                                      text=True).stdout
             if children.split():
                 return int(children.split()[0])
             if self.proc.poll() is not None or wait.wait(0.1):
