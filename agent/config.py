@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fleet.topics import DEFAULT_PREFIX, valid_device_id, valid_model_name
+from fleet.topics import DEFAULT_PREFIX, MODEL_NAME_RULE, valid_device_id, valid_model_name
 from runtimes.errors import first_error
 
 from .errors import ConfigError
@@ -123,7 +123,7 @@ class AgentConfig(Section):
     def _model_names(cls, value: dict[str, Path]) -> dict[str, Path]:
         for name in value:
             if not valid_model_name(name) or name == "default":
-                raise ValueError(f"model name {name!r}: 1-32 letters, digits, '_', '.' or '-', not 'default'")
+                raise ValueError(f"model name {name!r}: {MODEL_NAME_RULE}, not 'default'")
         return value
 
     @field_validator("device_id")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fleet.messages import Status
+from fleet.messages import TERMINAL, Status
 from fleet.mqtt import BrokerSettings, MqttClient, Will
 from fleet.topics import Topics
 from runtimes.bundle import Bundle, open_bundle
@@ -28,7 +28,7 @@ from .outbox import Outbox
 from .pipeline import Answer, Pipeline
 from .probe import Probe, probe_isolated
 from .snapshot import Snapshots
-from .store import TERMINAL, Store, StoreError
+from .store import Store
 from .telemetry import TelemetryBuilder
 from .updater import Updater
 
@@ -128,11 +128,8 @@ class Agent:
             self.messenger.set_status(state="updating", update_phase=phase)
 
     def _announce(self, s: serving.Serving) -> None:
-        m, sel = s.bundle.manifest, s.selection.selected
         self.messenger.set_model(*s.refs())
-        self.messenger.event("selection", f"serving {m.name} v{m.version} on {sel.key}",
-                             selected=sel.as_dict(), runner_up=s.selection.runner_up.as_dict()
-                             if s.selection.runner_up else None, cached=s.selection.cached)
+        self.messenger.selection(s)
 
     def _on_failover(self, event: Failover) -> None:
         self.messenger.failover(event)
@@ -182,7 +179,7 @@ class Agent:
 
     def _load_initial(self) -> None:
         """The store's committed model, else its previous one, else --bundle (the seed model)."""
-        roots = [r for r in (*self._store_roots(), self.cfg.bundle) if r is not None]
+        roots = self.store.start_roots(self.cfg.bundle, lambda message: self.messenger.event("error", message))
         served = serving.first_that_serves(roots, lambda root: self.serve(self.open(root)),
                                            lambda message: self.messenger.event("error", message))
         if served is None:
@@ -194,13 +191,6 @@ class Agent:
         if armed:
             self.messenger.event("drill", armed)
         self.messenger.set_status(state="online")
-
-    def _store_roots(self) -> list[Path | None]:
-        try:
-            return [self.store.current(), self.store.previous()]
-        except StoreError as exc:
-            self.messenger.event("error", str(exc))
-            return []
 
     def _on_answer(self, answer: Answer) -> None:
         if answer.model == "default":

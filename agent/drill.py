@@ -58,5 +58,4 @@ def arm(engine: Engine, cfg: DrillConfig) -> str | None:
         return None
     slot = engine.active
     slot.model.adapter = DrillAdapter(slot.model.adapter, cfg)
-    how = "hang" if cfg.mode == "hang" else "raise"
-    return f"failure drill armed: {slot.key} will {how} after {cfg.after_calls} inferences"
+    return f"failure drill armed: {slot.key} will {cfg.mode} after {cfg.after_calls} inferences"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet.messages import Event, ModelRef, Result, RuntimeRef, Status
 from fleet.mqtt import MqttClient
@@ -14,6 +14,9 @@ from fleet.topics import Topics
 
 from .engine import Failover
 from .outbox import Outbox
+
+if TYPE_CHECKING:
+    from .serving import Serving
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,14 @@ class Messenger:
         loaded = f" (runner-up loaded in {event.load_s:.2f} s)" if event.load_s is not None else ""
         self.event("failover", f"{prefix}{event.from_key} → {event.to_key}: {event.reason}{loaded}",
                    from_key=event.from_key, to_key=event.to_key, reason=event.reason, load_s=event.load_s, **extra)
+
+    def selection(self, s: Serving, model: str | None = None) -> None:
+        """What a model now serves, and its runner-up; `model` names a named model (none: the default one)."""
+        m, sel, runner_up = s.bundle.manifest, s.selection.selected, s.selection.runner_up
+        prefix = f"model {model}: " if model else ""
+        extra = {"model": model} if model else {}
+        self.event("selection", f"{prefix}serving {m.name} v{m.version} on {sel.key}", selected=sel.as_dict(),
+                   runner_up=runner_up.as_dict() if runner_up else None, cached=s.selection.cached, **extra)
 
     def event(self, kind: str, message: str, **data: Any) -> None:
         """Durable: written to the outbox before this returns."""

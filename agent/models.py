@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleet.messages import BadPayload, Desired, NamedModel, parse
+from fleet.messages import TERMINAL, BadPayload, Desired, NamedModel, parse
 from runtimes.bundle import Bundle
 
 from . import serving
 from .engine import Engine, Failover
-from .store import TERMINAL, Store, StoreError
+from .store import Store, StoreError
 from .updater import Updater
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class NamedModels:
                 a.messenger.event("error", f"model {name}: {exc}", model=name)
                 continue
             host = NamedHost(self, name)
-            roots = [r for r in (*_roots(store, host.error), seed) if r is not None]
+            roots = store.start_roots(seed, host.error)
             served = serving.first_that_serves(roots, host.serve, host.error)
             if served is None:
                 host.error(f"nothing to serve (tried {', '.join(map(str, roots))})")
@@ -102,10 +102,7 @@ class NamedModels:
             old, self.servings[name] = self.servings.get(name), new
         if old is not None:
             old.engine.close()
-        sel = new.selection.selected
-        self.agent.messenger.event("selection", f"model {name}: serving {new.bundle.manifest.name} "
-                                   f"v{new.bundle.manifest.version} on {sel.key}", model=name,
-                                   selected=sel.as_dict(), cached=new.selection.cached)
+        self.agent.messenger.selection(new, name)
         self.publish()
         return new
 
@@ -160,10 +157,3 @@ class NamedHost:
     def error(self, message: str) -> None:
         self.agent.messenger.event("error", f"model {self.name}: {message}", model=self.name)
 
-
-def _roots(store: Store, on_error: Callable[[str], None]) -> list[Any]:
-    try:
-        return [store.current(), store.previous()]
-    except StoreError as exc:
-        on_error(str(exc))
-        return []

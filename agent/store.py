@@ -8,15 +8,14 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fleet.messages import BundleManifest
+from fleet.messages import TERMINAL, BundleManifest
 from fleet.transfer import check_manifest, unpack
 
 from .errors import AgentError
-
-TERMINAL = ("committed", "rolled_back", "refused", "failed")  # an update in any other phase is in progress
 
 
 class StoreError(AgentError):
@@ -80,6 +79,16 @@ class Store:
         digest = self.pointer().get("previous")
         path = self.bundle_dir(digest) if digest else None
         return path if path is not None and path.is_dir() else None
+
+    def start_roots(self, seed: Path | None, on_error: Callable[[str], None]) -> list[Path]:
+        """What to serve at start, in order: the committed bundle, the previous one, the seed. Unreadable
+        pointers are reported and skipped: the seed still serves."""
+        try:
+            stored = [self.current(), self.previous()]
+        except StoreError as exc:
+            on_error(str(exc))
+            stored = []
+        return [r for r in (*stored, seed) if r is not None]
 
     def commit(self, digest: str) -> None:
         old = self.pointer().get("current")

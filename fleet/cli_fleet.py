@@ -22,7 +22,7 @@ from .errors import FleetError
 from .messages import BundleManifest, Command, Desired, schemas
 from .mqtt import BrokerSettings, MqttClient
 from .push import Progress, Pusher, rollout
-from .topics import Topics, valid_model_name
+from .topics import MODEL_NAME_RULE, Topics, valid_model_name
 
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 BrokerOpt = Annotated[str, typer.Option(envvar="EDGECTL_BROKER", help="mqtt://HOST:PORT or mqtts://…")]
@@ -109,7 +109,7 @@ def push(bundle: Annotated[Path, typer.Argument(help="Bundle directory (from edg
     if not targets:
         raise fail("name devices with --device ID or --group G")
     if not valid_model_name(model):
-        raise fail(f"--model {model!r}: 1-32 letters, digits, '_', '.' or '-'")
+        raise fail(f"--model {model!r}: {MODEL_NAME_RULE}")
     pusher = Pusher(_settings(broker), topics, on_progress=lambda p: _show(err, p), model=model)
     try:
         pusher.connect()

@@ -15,6 +15,7 @@ MAX_PAYLOAD = 1 << 20  # larger messages on a control topic are hostile or broke
 State = Literal["online", "offline", "updating", "degraded"]
 Phase = Literal["received", "fetching", "verifying", "staging", "checking", "switching", "soaking",
                 "committed", "rolled_back", "refused", "failed"]
+TERMINAL = ("committed", "rolled_back", "refused", "failed")  # an update in any other phase is in progress
 
 
 class Message(BaseModel):

@@ -17,12 +17,10 @@ import paho.mqtt.client as mqtt
 from runtimes.bundle import open_bundle
 
 from .errors import FleetError
-from .messages import Desired
+from .messages import TERMINAL, Desired
 from .mqtt import BrokerSettings, MqttClient
 from .topics import Topics
 from .transfer import Packed, pack
-
-TERMINAL = {"committed", "rolled_back", "refused", "failed"}
 
 
 @dataclass

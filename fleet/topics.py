@@ -76,6 +76,9 @@ def valid_device_id(device: str) -> bool:
     return bool(device) and device != BUNDLES and len(device) <= 64 and not any(c in device for c in "/+#\0 ")
 
 
+MODEL_NAME_RULE = "1-32 letters, digits, '_', '.' or '-'"
+
+
 def valid_model_name(name: str) -> bool:
     """A model name becomes a topic level (`desired/<model>`) and a store folder."""
     return re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", name) is not None and name not in (".", "..")

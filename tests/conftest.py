@@ -70,41 +70,44 @@ def recorder(own_broker: Broker) -> Iterator[object]:
     rec.close()
 
 
+def _build(out: Path, model: Path, media: Path, data: str, targets: str, version: int = 1) -> Path:
+    """A real signed bundle; `data` names the calibration and validation photo folders (calib/val, faces_…)."""
+    from builder.api import BuildRequest, build
+
+    prefix = f"{data}_" if data else ""
+    build(BuildRequest(model=model, calib=media / f"{prefix}calib", val=media / f"{prefix}val", out=out,
+                       targets=targets, version=version))
+    return out
+
+
+def _with_tflite(targets: str) -> str:
+    """TFLite joins the CPU targets when its toolchain is installed (the test command installs it)."""
+    from fleet import toolchain
+
+    return targets + ",tflite-int8" if toolchain.stamp("tflite") is not None else targets
+
+
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
     """A real bundle of every CPU target (TFLite included when its toolchain is installed)."""
-    from builder.api import BuildRequest, build
-    from fleet import toolchain
-
-    targets = "onnx-fp32,onnx-int8,openvino-fp16,openvino-int8,tensorrt"
-    if toolchain.stamp("tflite") is not None:
-        targets += ",tflite-int8"
-    out = tmp_path_factory.mktemp("bundle") / "efficientnet"
-    build(BuildRequest(model=MODEL, calib=media / "calib", val=media / "val", out=out, targets=targets))
-    return out
+    targets = _with_tflite("onnx-fp32,onnx-int8,openvino-fp16,openvino-int8,tensorrt")
+    return _build(tmp_path_factory.mktemp("bundle") / "efficientnet", MODEL, media, "", targets)
 
 
 @pytest.fixture(scope="session")
 def bundle_v2(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
     """Version 2 of the same model, ONNX FP32 only (~19 MB): what tests push."""
-    from builder.api import BuildRequest, build
-
-    out = tmp_path_factory.mktemp("v2") / "b"
-    build(BuildRequest(model=MODEL, calib=media / "calib", val=media / "val", out=out, targets="onnx-fp32",
-                       version=2))
-    return out
+    return _build(tmp_path_factory.mktemp("v2") / "b", MODEL, media, "", "onnx-fp32", version=2)
 
 
 @pytest.fixture(scope="session")
 def face_bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
     """The real BlazeFace detector: FP32, both INT8 paths and FP16 (TFLite when its toolchain is there)."""
-    from builder.api import BuildRequest, build
-    from fleet import toolchain
+    targets = _with_tflite("onnx-fp32,onnx-int8,openvino-fp16,openvino-int8")
+    return _build(tmp_path_factory.mktemp("faces") / "blazeface", DETECTOR, media, "faces", targets)
 
-    targets = "onnx-fp32,onnx-int8,openvino-fp16,openvino-int8"
-    if toolchain.stamp("tflite") is not None:
-        targets += ",tflite-int8"
-    out = tmp_path_factory.mktemp("faces") / "blazeface"
-    build(BuildRequest(model=DETECTOR, calib=media / "faces_calib", val=media / "faces_val", out=out,
-                       targets=targets))
-    return out
+
+@pytest.fixture(scope="session")
+def face_bundle_v2(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
+    """Version 2 of the detector, ONNX FP32 only: what a named-model push sends."""
+    return _build(tmp_path_factory.mktemp("faces-v2") / "b", DETECTOR, media, "faces", "onnx-fp32", version=2)

@@ -43,15 +43,10 @@ def test_each_camera_is_served_by_its_own_model(own_broker: Broker, recorder: Re
 
 
 def test_push_updates_a_named_model_and_only_it(own_broker: Broker, recorder: Recorder, bundle: Path,
-                                               face_bundle: Path, media: Path, tmp_path: Path) -> None:
+                                               face_bundle: Path, face_bundle_v2: Path, media: Path,
+                                               tmp_path: Path) -> None:
     """`edgectl push --model faces`: the faces model goes through its own update (events name it, status shows
     its phase and then v2) while the default model keeps serving v1; a restart starts faces from its commit."""
-    from builder.api import BuildRequest, build
-    from tests.conftest import DETECTOR
-
-    faces_v2 = tmp_path / "faces-v2"
-    build(BuildRequest(model=DETECTOR, calib=media / "faces_calib", val=media / "faces_val", out=faces_v2,
-                       targets="onnx-fp32", version=2))
     config = tmp_path / "agent.toml"
     config.write_text(f'[models]\nfaces = "{face_bundle}"\n\n'
                       f'[[cameras]]\nid = "door"\nsource = "{media / "video_faces_640x480.mp4"}"\nmodel = "faces"\n')
@@ -60,7 +55,7 @@ def test_push_updates_a_named_model_and_only_it(own_broker: Broker, recorder: Re
     proc = start()
     try:
         recorder.wait_for(lambda t, d: t == "edge/mm2/status" and bool(d.get("other_models")), 90)
-        result = CliRunner().invoke(app, ["push", str(faces_v2), "--device", "mm2", "--model", "faces",
+        result = CliRunner().invoke(app, ["push", str(face_bundle_v2), "--device", "mm2", "--model", "faces",
                                           "--broker", own_broker.url, "--timeout", "120", "--json"])
         assert json.loads(result.stdout)[0]["result"] == "committed", result.output
         updates = [d for d in recorder.of("mm2/events") if d["kind"] == "update"]
@@ -72,7 +67,7 @@ def test_push_updates_a_named_model_and_only_it(own_broker: Broker, recorder: Re
                                    and d["other_models"][0]["update_phase"] is None, 10)
         assert status["model"]["version"] == 1
         assert (tmp_path / "state" / "store" / "models" / "faces" / "current.json").is_file()
-        result = CliRunner().invoke(app, ["push", str(faces_v2), "--device", "mm2", "--model", "cars",
+        result = CliRunner().invoke(app, ["push", str(face_bundle_v2), "--device", "mm2", "--model", "cars",
                                           "--broker", own_broker.url, "--timeout", "30", "--json"])
         refused = json.loads(result.stdout)[0]
         assert refused["result"] == "refused" and "'cars' is not configured" in refused["reason"], result.output
