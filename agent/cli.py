@@ -143,7 +143,7 @@ def run(
     flags = _flags(device_id, broker, bundle, source or [], state_dir, trusted_key or [], allow_unsigned,
                    telemetry_interval, realtime)
     # Block SIGTERM/SIGINT before any thread exists, so every thread (the runtimes' native workers too)
-    # inherits the mask and the main loop takes them synchronously with sigtimedwait. An asynchronous
+    # inherits the mask and one thread takes them synchronously with sigwait (Agent._watch_signals). An asynchronous
     # handler can land on a native worker thread; we saw that crash the process with SIGSEGV.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     try:

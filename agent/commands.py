@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 
 from fleet.messages import BadPayload, Command, Reply, parse
+from fleet.topics import COMMANDS
 from runtimes.errors import RuntimesError
 
 from .errors import AgentError
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from .daemon import Agent
 
 log = logging.getLogger(__name__)
+SEEN_REQUESTS = 512  # request ids remembered, so a redelivered command does not run twice
 RESTART_EXIT = 75  # EX_TEMPFAIL: systemd's Restart=on-failure brings the agent back
 
 
@@ -39,6 +42,8 @@ class Commands:
         self.agent = agent
         self.ring = RingLog()
         self.exit_code = 0
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         logging.getLogger().addHandler(self.ring)
@@ -46,24 +51,40 @@ class Commands:
 
     def _on_command(self, msg: mqtt.MQTTMessage) -> None:
         name = msg.topic.rsplit("/", 1)[-1]
+        if msg.retain:
+            # A retained command would run again at every start (a retained `restart` restart-loops the device).
+            self.agent.messenger.event("rejected", f"retained command {name!r} ignored (commands must not be "
+                                       "retained; clear it with an empty retained message)", topic=msg.topic)
+            return
         try:
             cmd: Command = parse(Command, msg.payload, msg.topic)
         except BadPayload as exc:
             self.agent.messenger.event("rejected", f"bad command: {exc}", topic=msg.topic)
             return
-        handler = {"restart": self._restart, "reselect": self._reselect, "logs": self._logs,
-                   "config": self._config}.get(name)
+        if not self._first_time(cmd.request_id):
+            return  # QoS 1 may deliver twice; a request runs once
+        handlers = {"restart": self._restart, "reselect": self._reselect, "logs": self._logs,
+                    "config": self._config}
+        handler = handlers.get(name) if name in COMMANDS else None
         if handler is None:
             self._reply(msg, Reply(request_id=cmd.request_id, ok=False, error=f"unknown command {name!r}"))
-            self.agent.messenger.event("rejected", f"unknown command {name!r}", topic=msg.topic)
+            self.agent.messenger.event("rejected", f"unknown command {name[:64]!r}", topic=msg.topic[:200])
             return
         self.agent.messenger.event("command", f"{name} ({cmd.request_id})")
         try:
-            result = handler(cmd.args)
-            reply = Reply(request_id=cmd.request_id, ok=True, result=result)
-        except (AgentError, RuntimesError, ValueError) as exc:
-            reply = Reply(request_id=cmd.request_id, ok=False, error=str(exc))
+            reply = Reply(request_id=cmd.request_id, ok=True, result=handler(cmd.args))
+        except (AgentError, RuntimesError, ValueError, TypeError, ArithmeticError) as exc:
+            reply = Reply(request_id=cmd.request_id, ok=False, error=f"{name}: {exc}")
         self._reply(msg, reply)
+
+    def _first_time(self, request_id: str) -> bool:
+        with self._lock:
+            if request_id in self._seen:
+                return False
+            self._seen[request_id] = None
+            while len(self._seen) > SEEN_REQUESTS:
+                self._seen.popitem(last=False)
+            return True
 
     def _reply(self, msg: mqtt.MQTTMessage, reply: Reply) -> None:
         props = getattr(msg, "properties", None)
@@ -96,7 +117,10 @@ class Commands:
             self.agent.messenger.event("error", f"reselect failed: {exc}")
 
     def _logs(self, args: dict[str, Any]) -> list[str]:
-        count = int(args.get("lines", 100))
+        count = args.get("lines", 100)
+        if isinstance(count, bool) or not isinstance(count, int | float) or not math.isfinite(count):
+            raise AgentError(f"'lines' must be a whole number, not {str(count)[:32]!r}")
+        count = int(count)
         return list(self.ring.lines)[-max(1, min(count, 500)):]
 
     def _config(self, _args: dict[str, Any]) -> dict[str, Any]:

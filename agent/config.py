@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fleet.topics import DEFAULT_PREFIX, MODEL_NAME_RULE, valid_device_id, valid_model_name
+from fleet.errors import FleetError
+from fleet.mqtt import parse_broker_url
+from fleet.topics import DEFAULT_PREFIX, DEVICE_ID_RULE, MODEL_NAME_RULE, valid_device_id, valid_model_name
 from runtimes.errors import first_error
 
 from .errors import ConfigError
@@ -36,6 +38,15 @@ class BrokerConfig(Section):
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
     prefix: str = DEFAULT_PREFIX
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        try:
+            parse_broker_url(value)
+        except FleetError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
 
 class CameraConfig(Section):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = "cam0"
@@ -52,6 +63,8 @@ class Thresholds(Section):
     no_frames_s: Annotated[float, Field(gt=0)] = 10.0
     soak_s: Annotated[float, Field(ge=0)] = 20.0
     soak_min_fps_ratio: Annotated[float, Field(ge=0, le=1)] = 0.5
+    # A fetch with no new chunk for this long is refused; the chunks it got stay for the next push.
+    fetch_stall_s: Annotated[float, Field(gt=0)] = 60.0
 
 
 class SnapshotConfig(Section):
@@ -130,7 +143,7 @@ class AgentConfig(Section):
     @classmethod
     def _device(cls, value: str) -> str:
         if not valid_device_id(value):
-            raise ValueError("must be 1-64 characters without '/', '+', '#', spaces, and not 'bundles'")
+            raise ValueError(DEVICE_ID_RULE)
         return value
 
 

@@ -14,6 +14,7 @@ from fleet.messages import TERMINAL, Status
 from fleet.mqtt import BrokerSettings, MqttClient, Will
 from fleet.topics import Topics
 from runtimes.bundle import Bundle, open_bundle
+from runtimes.tasks import DetectAnswer
 
 from . import __version__, drill, prometheus, sdnotify, serving
 from .batching import BatchDecision, Batcher
@@ -57,7 +58,10 @@ class Agent:
         self.named = NamedModels(self)
         self.metrics_server: Any = None
         self.hw: Probe = probe_isolated()
-        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AgentError(f"state_dir {cfg.state_dir}: cannot create ({exc.strerror})") from exc
         self.outbox = Outbox(cfg.state_dir / "outbox.db", cfg.outbox_max_rows)
         hardware = {"arch": self.hw.arch, "cpu": self.hw.cpu["model"], "cores": self.hw.cpu["cores"],
                     "memory_mb": self.hw.memory_mb, "accelerators": self.hw.accelerators}
@@ -70,11 +74,18 @@ class Agent:
         self.telemetry = TelemetryBuilder(cfg.device_id, cfg.state_dir, self.started)
         self.messenger.set_status(telemetry_interval_s=cfg.telemetry_interval_s)
         self._swap_lock = threading.Lock()
-        self.store = Store(cfg.state_dir / "store")
-        self.updater = Updater(self, self.store, self.client, self.topics, cfg.device_id, cfg.thresholds.soak_s)
+        self.store = Store(cfg.state_dir / "store", on_damage=self.state_damaged)
+        self.fallback: str | None = None  # why the model serving is not the committed one
+        self.updater = Updater(self, self.store, self.client, self.topics, cfg.device_id, cfg.thresholds.soak_s,
+                               cfg.thresholds.fetch_stall_s)
         self.commands = Commands(self)
         self.snapshots = Snapshots(cfg.snapshot, lambda cam, jpeg: self.client.publish(
             self.topics.snapshot(cfg.device_id, cam), jpeg, 0))
+
+    def state_damaged(self, message: str, path: Path) -> None:
+        """A state file was damaged and read as empty: an event that names it; status says so."""
+        self.messenger.event("error", message, file=str(path), fault="damaged state file")
+        self.messenger.set_status(reason=message)
 
     # -- model ------------------------------------------------------------------------------------------
     def trusted_keys(self) -> list[bytes]:
@@ -121,9 +132,11 @@ class Agent:
 
     def report(self, phase: str, digest: str, message: str, kind: str = "update", **data: Any) -> None:
         self.messenger.event(kind, message, phase=phase, digest=digest, **data)
+        if phase == "committed":
+            self.fallback = None
         if phase in TERMINAL:
-            state = "online" if self.serving is not None else "degraded"
-            self.messenger.set_status(state=state, update_phase=phase)
+            state = "online" if self.serving is not None and self.fallback is None else "degraded"
+            self.messenger.set_status(state=state, update_phase=phase, reason=self.fallback)
         else:
             self.messenger.set_status(state="updating", update_phase=phase)
 
@@ -144,6 +157,8 @@ class Agent:
         self.commands.start()
         self.client.start(wait_s=3.0)
         self.messenger.event("started", f"edge-agent {__version__} on {self.hw.cpu['model']}")
+        if self.outbox.problem:
+            self.messenger.event("error", self.outbox.problem, file=str(self.outbox.path), fault="outbox")
         self._load_initial()
         self.named.load()
         self.updater.start()
@@ -178,34 +193,48 @@ class Agent:
                              cameras=d.cameras, batch=d.batch, gain=d.gain, target=d.target)
 
     def _load_initial(self) -> None:
-        """The store's committed model, else its previous one, else --bundle (the seed model)."""
-        roots = self.store.start_roots(self.cfg.bundle, lambda message: self.messenger.event("error", message))
-        served = serving.first_that_serves(roots, lambda root: self.serve(self.open(root)),
-                                           lambda message: self.messenger.event("error", message))
+        """The store's committed model, else its previous one, else --bundle (the seed model). Serving
+        anything but the committed model is `degraded`, with the reason, until an update commits."""
+        roots = self.store.start_roots(self.cfg.bundle)
+        committed = self.store.current()
+        failures: list[str] = []
+
+        def failed(message: str) -> None:
+            failures.append(message)
+            self.messenger.event("error", message)
+
+        served = serving.first_that_serves(roots, lambda root: self.serve(self.open(root)), failed)
         if served is None:
-            self.messenger.set_status(state="degraded")
+            self.messenger.set_status(state="degraded", reason="; ".join(failures) or "no model")
             if not roots:
                 self.messenger.event("error", "no model: give --bundle or push one with `edgectl push`")
             return
         armed = drill.arm(served.engine, self.cfg.drill)
         if armed:
             self.messenger.event("drill", armed)
+        if committed is not None and served.bundle.root != committed:
+            self.fallback = f"the committed model does not serve ({failures[0] if failures else 'unknown'}); " \
+                            f"serving {served.bundle.manifest.name} v{served.bundle.manifest.version} instead"
+            self.messenger.set_status(state="degraded", reason=self.fallback)
+            return
         self.messenger.set_status(state="online")
 
     def _on_answer(self, answer: Answer) -> None:
         if answer.model == "default":
-            name = self.serving.bundle.manifest.name if self.serving else None
+            manifest = self.serving.bundle.manifest if self.serving else None
         else:
-            name = self.named.manifest_name(answer.model)
-        if name is not None:
-            self.messenger.result(answer.camera, name, answer.top, answer.boxes, answer.latency_ms)
-            self.snapshots.offer(answer.camera, answer.boxes, answer.frame)
+            manifest = self.named.manifest(answer.model)
+        if manifest is not None:
+            self.messenger.result(answer.camera, manifest.name, manifest.task, answer.result, answer.latency_ms)
+            if isinstance(answer.result, DetectAnswer):
+                self.snapshots.offer(answer.camera, answer.result.detections, answer.frame)
 
     def _on_error(self, message: str) -> None:
         self.messenger.event("error", message)
         self.messenger.set_status(state="degraded")
 
     def run(self) -> int:
+        self._watch_signals()
         self.start()
         next_telemetry = time.monotonic()
         watchdog = sdnotify.watchdog_interval_s()
@@ -223,13 +252,21 @@ class Agent:
         return self.commands.exit_code
 
     def _wait_stop(self, timeout: float) -> bool:
-        """Wait for the stop event or, when the signals are blocked for us, for SIGTERM/SIGINT."""
+        return self.stop_event.wait(timeout)
+
+    def _watch_signals(self) -> None:
+        """Take SIGTERM/SIGINT synchronously on a thread of their own. sigwait returns a signal number and
+        never wakes for SIGSTOP/SIGCONT; sigtimedwait did, with a garbage siginfo that looked like a stop
+        request (CPython fills it from uninitialised memory when the timeout ends during EINTR)."""
         if not self._stop_signals:
-            return self.stop_event.wait(timeout)
-        if signal.sigtimedwait(self._stop_signals, timeout) is not None:
-            log.info("stop signal received")
+            return
+
+        def wait() -> None:
+            signo = signal.sigwait(self._stop_signals)
+            log.info("stop signal %s received", signal.Signals(signo).name)
             self.stop_event.set()
-        return self.stop_event.is_set()
+
+        threading.Thread(target=wait, name="signals", daemon=True).start()
 
     def _healthy(self, now: float) -> bool:
         """Frames are being processed (or there is no camera to process)."""
@@ -243,6 +280,7 @@ class Agent:
         t = self.telemetry.build(self.outbox.next_seq(), self.pipelines, runtime, self.outbox.depth(),
                                  self.outbox.dropped())
         self.messenger.telemetry(t.model_dump_json().encode())
+        self.messenger.flush_rejections()
         self.messenger.set_status(metrics={"fps": t.fps, "p95_ms": t.p95_ms, "cpu_pct": t.cpu_pct,
                                            "temp_c": t.temp_c, "telemetry_seq": t.seq})
         self._check_frames()
@@ -255,7 +293,7 @@ class Agent:
         if stalled and state == "online":
             self.messenger.set_status(state="degraded")
             self.messenger.event("camera", f"no frames from {', '.join(stalled)}", cameras=stalled)
-        elif not stalled and state == "degraded" and self.serving is not None:
+        elif not stalled and state == "degraded" and self.serving is not None and self.fallback is None:
             self.messenger.set_status(state="online")
 
     def _status_text(self) -> str:

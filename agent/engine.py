@@ -14,6 +14,7 @@ from typing import Any
 from runtimes.errors import InferenceFailed, RuntimesError
 from runtimes.model import LoadedModel
 from runtimes.processing import Array, Transform
+from runtimes.tasks import Outputs
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +58,19 @@ class Engine:
     def active(self) -> Slot:
         return self._slots[0]
 
-    def infer_frame(self, frame_bgr: Array) -> tuple[list[Array], Transform]:
+    def infer_frame(self, frame_bgr: Array) -> tuple[Outputs, Transform]:
         """Infer one camera frame on the active slot, failing over once per broken slot."""
-        result: tuple[list[Array], Transform] = self._run(lambda m: m.infer_frame(frame_bgr))
+        result: tuple[Outputs, Transform] = self._run(lambda m: m.infer_frame(frame_bgr))
         return result
 
-    def infer_frames(self, frames: list[Array]) -> list[tuple[list[Array], Transform]]:
+    def infer_frames(self, frames: list[Array]) -> list[tuple[Outputs, Transform]]:
         """Several cameras' frames in one call on the active slot, with the same failover."""
-        result: list[tuple[list[Array], Transform]] = self._run(lambda m: m.infer_frames(frames))
+        result: list[tuple[Outputs, Transform]] = self._run(lambda m: m.infer_frames(frames))
         return result
 
-    def infer_images(self, images: Array) -> list[Array]:
+    def infer_images(self, images: Array) -> Outputs:
         """Infer model-size uint8 images (model colour order), with the same failover."""
-        result: list[Array] = self._run(lambda m: m.infer_images(images))
+        result: Outputs = self._run(lambda m: m.infer_images(images))
         return result
 
     def _run(self, call: Callable[[LoadedModel], Any]) -> Any:

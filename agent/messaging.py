@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from fleet.messages import Event, ModelRef, Result, RuntimeRef, Status
 from fleet.mqtt import MqttClient
 from fleet.topics import Topics
+from runtimes.manifest import Task
+from runtimes.tasks import Answer as TaskAnswer
 
 from .engine import Failover
 from .outbox import Outbox
@@ -31,6 +33,7 @@ class Messenger:
         # "updating" until the first model serves: the agent is up, but nothing runs yet.
         self.status = Status(device=device, state="updating", agent_version=agent_version, groups=groups,
                              hardware=hardware)
+        self._rejections = RateLimit(burst=10, per_s=0.2)
         client.on_ack = outbox.acked
         client.on_disconnect_hook = outbox.reset_inflight
 
@@ -68,7 +71,25 @@ class Messenger:
                    runner_up=runner_up.as_dict() if runner_up else None, cached=s.selection.cached, **extra)
 
     def event(self, kind: str, message: str, **data: Any) -> None:
-        """Durable: written to the outbox before this returns."""
+        """Durable: written to the outbox before this returns. Rejections are rate-limited: a flood of
+        hostile messages must not become a flood of durable events that holds telemetry back."""
+        if kind == "rejected":
+            allowed, suppressed = self._rejections.take()
+            if not allowed:
+                return
+            if suppressed:
+                message += f" ({suppressed} more rejected message(s) not reported one by one)"
+                data["suppressed"] = suppressed
+        self._write_event(kind, message, data)
+
+    def flush_rejections(self) -> None:
+        """Report what the rate limit held back, once the flood is over."""
+        suppressed = self._rejections.flush()
+        if suppressed:
+            self._write_event("rejected", f"{suppressed} rejected message(s) not reported one by one",
+                              {"suppressed": suppressed})
+
+    def _write_event(self, kind: str, message: str, data: dict[str, Any]) -> None:
         ev = Event(device=self.device, seq=self.outbox.next_seq("event"), ts=time.time(), kind=kind,
                    message=message, data=data)
         self.outbox.put(self.topics.events(self.device), ev.model_dump_json().encode(), created=ev.ts)
@@ -77,16 +98,43 @@ class Messenger:
     def telemetry(self, payload: bytes) -> None:
         self.outbox.put(self.topics.telemetry(self.device), payload, created=time.time())
 
-    def result(self, camera: str, model: str, top: list[tuple[str, float]], boxes: list[dict[str, Any]],
-               latency_ms: float) -> bool:
+    def result(self, camera: str, model: str, task: Task, answer: TaskAnswer, latency_ms: float) -> bool:
         now = time.monotonic()
         if now - self._last_result.get(camera, 0.0) < self._min_gap:
             return False
         self._last_result[camera] = now
-        res = Result(device=self.device, ts=time.time(), camera=camera, model=model, top=top, detections=boxes,
-                     latency_ms=round(latency_ms, 3))
+        res = Result(device=self.device, ts=time.time(), camera=camera, model=model, task=task,
+                     latency_ms=round(latency_ms, 3), **dict(answer))
         self.client.publish(self.topics.results(self.device), res.model_dump_json().encode(), qos=0)
         return True
 
     def drain(self) -> None:
         self.outbox.drain(lambda t, p, q: self.client.publish(t, p, q))
+
+
+class RateLimit:
+    """A token bucket that counts what it refuses."""
+
+    def __init__(self, burst: int, per_s: float) -> None:
+        self.burst, self.per_s = burst, per_s
+        self._tokens, self._at = float(burst), time.monotonic()
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[bool, int]:
+        """(allowed, how many were refused since the last allowed one)."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_s)
+            self._at = now
+            if self._tokens < 1:
+                self._suppressed += 1
+                return False, 0
+            self._tokens -= 1
+            suppressed, self._suppressed = self._suppressed, 0
+            return True, suppressed
+
+    def flush(self) -> int:
+        with self._lock:
+            suppressed, self._suppressed = self._suppressed, 0
+            return suppressed

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleet.messages import TERMINAL, BadPayload, Desired, NamedModel, parse
 from runtimes.bundle import Bundle
+from runtimes.manifest import Manifest
 
 from . import serving
 from .engine import Engine, Failover
@@ -37,16 +38,17 @@ class NamedModels:
         a = self.agent
         for name, seed in a.cfg.models.items():
             try:
-                store = Store(a.cfg.state_dir / "store", name)
+                store = Store(a.cfg.state_dir / "store", name, on_damage=a.state_damaged)
             except StoreError as exc:
                 a.messenger.event("error", f"model {name}: {exc}", model=name)
                 continue
             host = NamedHost(self, name)
-            roots = store.start_roots(seed, host.error)
+            roots = store.start_roots(seed)
             served = serving.first_that_serves(roots, host.serve, host.error)
             if served is None:
                 host.error(f"nothing to serve (tried {', '.join(map(str, roots))})")
             self.updaters.append(Updater(host, store, a.client, a.topics, a.cfg.device_id, a.cfg.thresholds.soak_s,
+                                         a.cfg.thresholds.fetch_stall_s,
                                          model=name))
         self.publish()
 
@@ -82,9 +84,9 @@ class NamedModels:
 
         return current
 
-    def manifest_name(self, name: str) -> str | None:
+    def manifest(self, name: str) -> Manifest | None:
         s = self.servings.get(name)
-        return s.bundle.manifest.name if s else None
+        return s.bundle.manifest if s else None
 
     def refs(self) -> list[NamedModel]:
         out = []

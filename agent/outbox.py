@@ -8,6 +8,7 @@ Delivery is at least once: a row sent just before a crash may be sent again; rec
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -34,19 +35,33 @@ class Row:
 
 class Outbox:
     def __init__(self, path: Path, max_rows: int = 100_000) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.max_rows = path, max_rows
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a process crash; only a power cut may lose the last transaction.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        # Why the outbox is not the file it should be (damaged and replaced, or in memory only), for an event.
+        self.problem: str | None = None
+        self._db = self._open()
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # mid → row id
         # A full or failing disk: rows that could not be written are counted here (and reported as dropped),
         # sequence numbers go on in memory, and the agent keeps serving.
         self._unwritten = 0
         self._seqs: dict[str, int] = {}
+
+    def _open(self) -> sqlite3.Connection:
+        """The outbox file; a damaged one is moved aside and started afresh; on a disk that takes no writes
+        the outbox lives in memory (sent as usual, but a restart loses what was not acknowledged)."""
+        try:
+            return _connect(self.path)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            fault = f"{self.path}: {exc}"
+        if self.path.is_file() and ("not a database" in fault or "malformed" in fault):
+            try:
+                os.replace(self.path, self.path.with_name(self.path.name + ".damaged"))
+                self.problem = f"{fault}; moved to {self.path.name}.damaged, a new outbox started"
+                return _connect(self.path)
+            except (OSError, sqlite3.DatabaseError) as exc:
+                fault += f"; cannot replace it ({exc})"
+        self.problem = f"{fault}; the outbox is in memory only until the state directory takes writes"
+        return _connect(Path(":memory:"))
 
     def next_seq(self, name: str = "seq") -> int:
         """A per-device sequence number that survives restarts (and a full disk, in memory)."""
@@ -147,3 +162,18 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process crash; only a power cut may lose the last transaction.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runtimes.errors import RuntimesError
-from runtimes.processing import Array, Transform, detections, probabilities, top_k
+from runtimes.processing import Array, Transform
+from runtimes.tasks import Answer as TaskAnswer
+from runtimes.tasks import DetectAnswer, Outputs
 
 from .camera import Camera
 from .engine import Engine, EngineClosed
@@ -21,8 +23,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Answer:
     camera: str
-    top: list[tuple[str, float]]
-    boxes: list[dict[str, object]]
+    result: TaskAnswer  # the task's answer (top-k, detections, coverage, output summaries)
     latency_ms: float
     frame: object | None = None  # kept for detections only, for a snapshot
     model: str = "default"  # the configured model name this camera is bound to
@@ -97,19 +98,9 @@ class Pipeline:
         self.stats.last_processed_at = time.monotonic()
         self._on_answer(answer)
 
-    def answer(self, engine: Engine, outputs: list[Array], tf: Transform, frame: Array) -> Answer:
-        """Post-processing from the manifest: top-k labels, or boxes in frame pixels."""
+    def answer(self, engine: Engine, outputs: Outputs, tf: Transform, frame: Array) -> Answer:
+        """Post-processing from the manifest, by the task the bundle declares."""
         model = engine.active.model
-        post, labels = model.post, engine.labels
-        if post.kind == "detect":
-            dets = detections(outputs[0], post, model.pre, tf)
-            boxes = [{"label": _label(labels, d.label), "score": round(d.score, 4), "box": [round(v, 1) for v in d.box]}
-                     for d in dets]
-            return Answer(self.camera.id, [], boxes, 0.0, frame if boxes else None, self.model)
-        ranked = top_k(probabilities(outputs[0], post), post.top_k)[0]
-        return Answer(self.camera.id, [(_label(labels, i), round(p, 4)) for i, p in ranked], [], 0.0,
-                      model=self.model)
-
-
-def _label(labels: list[str], index: int) -> str:
-    return labels[index] if 0 <= index < len(labels) else str(index)
+        result = model.post.decode(outputs, 0, model.size, tf, engine.labels)
+        keep = frame if isinstance(result, DetectAnswer) and result.detections else None
+        return Answer(self.camera.id, result, 0.0, keep, self.model)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from runtimes.model import LoadedModel
-from runtimes.processing import probabilities, top_k
 
 
 def _reader(source: Path) -> Callable[[], Any]:
@@ -30,8 +29,8 @@ def _reader(source: Path) -> Callable[[], Any]:
 def pipeline_steps(models: dict[str, LoadedModel], source: Path) -> dict[str, Callable[[], None]]:
     def step(model: LoadedModel, read: Callable[[], Any]) -> Callable[[], None]:
         def run() -> None:
-            outputs, _ = model.infer_frame(read())
-            top_k(probabilities(outputs[0], model.post), model.post.top_k)
+            outputs, tf = model.infer_frame(read())
+            model.post.decode(outputs, 0, model.size, tf, [])
         return run
 
     return {key: step(model, _reader(source)) for key, model in models.items()}

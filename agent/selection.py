@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from runtimes.bundle import Bundle
 from runtimes.errors import RuntimesError
 from runtimes.model import LoadedModel, golden_agreement, golden_failure
 from runtimes.processing import Array
+from runtimes.tasks import Outputs
 
 from . import benchmark
 from .candidates import Candidate, enumerate_candidates
@@ -47,7 +46,7 @@ def load_candidate(bundle: Bundle, cand: Candidate) -> LoadedModel:
     return LoadedModel.load(m.preprocess, m.postprocess, art, bundle.artifact_files(art), cand.runtime, cand.settings)
 
 
-def golden_check(bundle: Bundle, cand: Candidate, images: Array, reference: Array) -> LoadedModel | None:
+def golden_check(bundle: Bundle, cand: Candidate, images: Array, reference: Outputs) -> LoadedModel | None:
     """Load the candidate and check it on the golden vectors; on failure exclude it and return None."""
     try:
         model = load_candidate(bundle, cand)
@@ -60,8 +59,7 @@ def golden_check(bundle: Bundle, cand: Candidate, images: Array, reference: Arra
         model.close()
         cand.exclude(f"golden run: {exc}")
         return None
-    tol = bundle.manifest.golden.tolerances.get(cand.precision) or bundle.manifest.golden.tolerances["fp32"]
-    failure = golden_failure(agreement, tol)
+    failure = golden_failure(agreement, bundle.manifest.tolerance(cand.precision))
     if failure:
         model.close()
         cand.exclude(failure)
@@ -88,8 +86,7 @@ def select(bundle: Bundle, probe: Probe, budget_s: float = 8.0, source: Path | N
            runtimes: list[str] | None = None) -> Selection:
     started = time.monotonic()
     cands = enumerate_candidates(bundle.manifest, probe, pipeline=source is not None, runtimes=runtimes)
-    images = np.load(bundle.path(bundle.manifest.golden.images))
-    reference = np.load(bundle.path(bundle.manifest.golden.reference))
+    images, reference = bundle.golden()
     models = {c.key: m for c in cands if (m := golden_check(bundle, c, images, reference)) is not None}
     try:
         if not models:
@@ -130,24 +127,41 @@ def cache_path(state_dir: Path, bundle: Bundle, probe: Probe, source: Path | Non
 
 
 def save(path: Path, sel: Selection) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"cache_version": CACHE_VERSION, **sel.as_dict()}))
-    tmp.replace(path)
+    """Cache a decision; a disk that takes no writes costs a re-selection at the next start, nothing more."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"cache_version": CACHE_VERSION, **sel.as_dict()}))
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("selection cache %s: cannot write (%s); the next start selects again", path, exc.strerror)
 
 
 def load_cached(path: Path) -> Selection | None:
+    """A cached decision, or None when there is none or it is damaged (then this device selects again)."""
     try:
         doc = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    if doc.get("cache_version") != CACHE_VERSION:
+    except (OSError, ValueError) as exc:
+        log.warning("selection cache %s: unreadable (%s); selecting again", path, exc)
+        return None
+    try:
+        return from_dict(doc, cached=True)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("selection cache %s: damaged (%s: %s); selecting again", path, type(exc).__name__, exc)
+        return None
+
+
+def from_dict(doc: Any, cached: bool = False) -> Selection | None:
+    """A decision as `select --json` prints it; None for another cache version."""
+    if doc.get("cache_version", CACHE_VERSION) != CACHE_VERSION:
         return None
     cands = [_candidate(c) for c in doc["candidates"]]
     by_key = {c.key: c for c in cands}
     sel, ru = _candidate(doc["selected"]), doc.get("runner_up")
-    return Selection(doc["seconds"], cands, by_key.get(sel.key, sel),
-                     by_key.get(_candidate(ru).key) if ru else None, doc.get("noisy", False), cached=True)
+    return Selection(float(doc["seconds"]), cands, by_key.get(sel.key, sel),
+                     by_key.get(_candidate(ru).key) if ru else None, bool(doc.get("noisy", False)), cached=cached)
 
 
 def _candidate(d: dict[str, Any]) -> Candidate:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import logging
 import subprocess
 import sys
@@ -64,12 +64,21 @@ def select_isolated(bundle: Bundle, probe: Probe, state_dir: Path, budget_s: flo
     cmd = [sys.executable, "-m", "agent", "select", str(bundle.root), "--state-dir", str(state_dir),
            "--budget", str(budget_s), "--reselect", "--json"] + (["--source", str(source)] if source else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    fresh = selection.load_cached(path)
-    if proc.returncode != 0 or fresh is None:
+    # Read the child's answer from its stdout, not from the cache: a state directory that takes no writes
+    # must not stop the device from serving.
+    fresh = _decision(proc.stdout) if proc.returncode == 0 else None
+    if fresh is None:
         tail = (proc.stderr.strip().splitlines() or ["no output"])
         cause = "\n".join(line for line in tail if not line.startswith("INFO"))[-2000:]
         raise AgentError(f"selection failed (exit {proc.returncode}): {cause}")
-    return dataclasses.replace(fresh, cached=False)
+    return fresh
+
+
+def _decision(stdout: str) -> selection.Selection | None:
+    try:
+        return selection.from_dict(json.loads(stdout))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def start(bundle: Bundle, probe: Probe, state_dir: Path, budget_s: float, stuck_timeout_s: float,

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from runtimes.tasks import Detection
+
 from .config import SnapshotConfig
 
 log = logging.getLogger(__name__)
@@ -18,15 +20,15 @@ class Snapshots:
         self._publish = publish  # (camera, jpeg)
         self._last: dict[str, float] = {}
 
-    def wanted(self, camera: str, boxes: list[dict[str, Any]]) -> bool:
+    def wanted(self, camera: str, boxes: list[Detection]) -> bool:
         if not self.cfg.enabled or not any(self._matches(b) for b in boxes):
             return False
         return time.monotonic() - self._last.get(camera, -1e9) >= self.cfg.min_interval_s
 
-    def _matches(self, box: dict[str, Any]) -> bool:
-        return float(box["score"]) >= self.cfg.min_score and (not self.cfg.labels or box["label"] in self.cfg.labels)
+    def _matches(self, box: Detection) -> bool:
+        return box.score >= self.cfg.min_score and (not self.cfg.labels or box.label in self.cfg.labels)
 
-    def offer(self, camera: str, boxes: list[dict[str, Any]], frame: Any) -> bool:
+    def offer(self, camera: str, boxes: list[Detection], frame: Any) -> bool:
         """Encode and send the frame when a box matches and the camera's interval has passed."""
         if frame is None or not self.wanted(camera, boxes):
             return False

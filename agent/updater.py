@@ -9,11 +9,12 @@ import logging
 import queue
 import threading
 import time
+from pathlib import Path
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
-from fleet.messages import BadPayload, BundleManifest, Desired, parse
+from fleet.messages import BadPayload, BundleManifest, Desired, Phase, parse
 from fleet.mqtt import MqttClient
 from fleet.topics import Topics
 from fleet.transfer import TransferError, check_chunk, check_manifest
@@ -21,7 +22,7 @@ from runtimes.bundle import Bundle
 from runtimes.errors import RuntimesError
 
 from .errors import AgentError
-from .store import Store
+from .store import Attempt, Store, UpdateRecord
 
 log = logging.getLogger(__name__)
 RESUMABLE = ("received", "fetching", "verifying", "staging")
@@ -30,9 +31,9 @@ RESUBSCRIBE_S = 5.0
 
 
 class UpdateFailed(AgentError):
-    def __init__(self, phase: str, reason: str) -> None:
+    def __init__(self, phase: str, reason: str, keep_chunks: bool = False) -> None:
         super().__init__(reason)
-        self.phase, self.reason = phase, reason
+        self.phase, self.reason, self.keep_chunks = phase, reason, keep_chunks
 
 
 class Host(Protocol):
@@ -80,12 +81,11 @@ class Updater:
     def _recover(self) -> None:
         """After a restart: resume a transfer, or roll back an update that had not committed."""
         state = self.store.state()
-        phase, digest = state.get("phase"), state.get("digest", "")
-        if phase in INTERRUPTIBLE:
-            self._finish(digest, "rolled_back", f"agent restarted during {phase}; still on the committed model",
-                         state)
-        elif phase in RESUMABLE and state.get("desired"):
-            self._jobs.put(Desired.model_validate(state["desired"]))
+        if state.phase in INTERRUPTIBLE:
+            self._finish(state.desired, state.digest, "rolled_back",
+                         f"agent restarted during {state.phase}; still on the committed model")
+        elif state.phase in RESUMABLE and state.desired is not None:
+            self._jobs.put(state.desired)
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -103,15 +103,29 @@ class Updater:
 
     # -- the state machine -------------------------------------------------------------------------------
     def _handle(self, desired: Desired) -> None:
-        state = self.store.state()
-        if desired.digest == self.store.pointer().get("current") or desired.digest in state.get("done", []):
-            return  # idempotent: already serving, or already refused or rolled back
+        if self._answered(desired):
+            return
         try:
             self._update(desired)
         except UpdateFailed as exc:
-            terminal = "refused" if exc.phase in ("received", "fetching", "verifying", "staging", "checking") \
+            terminal: Phase = "refused" if exc.phase in ("received", "fetching", "verifying", "staging", "checking") \
                 else "rolled_back"
-            self._finish(desired.digest, terminal, f"{exc.phase}: {exc.reason}", self.store.state())
+            self._finish(desired, desired.digest, terminal, f"{exc.phase}: {exc.reason}", exc.keep_chunks)
+
+    def _answered(self, desired: Desired) -> bool:
+        """Idempotent on the retained desired state: nothing to do when this bundle serves, or when this very
+        push (same issued_at) was refused or rolled back. A new push of the same bundle is a new attempt, and
+        a committed bundle that no longer serves (damaged on disk, pointer lost) is fetched again."""
+        serving = self.host.current()
+        if serving is not None and Path(serving.root) == self.store.bundle_dir(desired.digest):
+            return True
+        attempt = self.store.state().answered(desired)
+        if attempt is not None and attempt.phase != "committed":
+            return True
+        if self.store.bundle_dir(desired.digest).is_dir():
+            # On disk but not serving: it failed to serve at start. Fetch and verify it afresh.
+            self.store.discard_bundle(desired.digest, damaged=True)
+        return False
 
     def _update(self, desired: Desired) -> None:
         self._check_admission(desired)
@@ -130,24 +144,28 @@ class Updater:
             self._rollback(previous, desired, failure)
             return
         self.store.commit(desired.digest)
-        self._finish(desired.digest, "committed", f"committed {bundle.manifest.name} v{bundle.manifest.version}",
-                     self.store.state())
+        m = bundle.manifest
+        self._finish(desired, desired.digest, "committed", f"committed {m.name} v{m.version}")
         self.store.prune()
 
-    def _phase(self, desired: Desired, phase: str, message: str) -> None:
+    def _phase(self, desired: Desired, phase: Phase, message: str) -> None:
         state = self.store.state()
-        self.store.set_state(digest=desired.digest, phase=phase, desired=desired.model_dump(),
-                             done=state.get("done", []))
+        self.store.set_state(UpdateRecord(digest=desired.digest, phase=phase, desired=desired, done=state.done))
         self.host.report(phase, desired.digest, message)
 
-    def _finish(self, digest: str, phase: str, message: str, state: dict[str, Any]) -> None:
-        done = [*state.get("done", [])[-20:], digest] if digest else state.get("done", [])
+    def _finish(self, desired: Desired | None, digest: str, phase: Phase, message: str,
+                keep_chunks: bool = False) -> None:
+        done = self.store.state().done[-20:]
+        if desired is not None:
+            done.append(Attempt(digest=desired.digest, issued_at=desired.issued_at, phase=phase))
         if phase != "committed" and digest:
-            # Space first: on a full disk the state below could not be written otherwise.
-            self.store.discard_incoming(digest)
-            if digest != self.store.pointer().get("current"):
+            # Space first: on a full disk the state below could not be written otherwise. Chunks of a stalled
+            # fetch were each verified: they stay for the next attempt.
+            if not keep_chunks:
+                self.store.discard_incoming(digest)
+            if digest != self.store.pointer().current:
                 self.store.discard_bundle(digest)
-        self.store.set_state(digest=digest, phase=phase, done=done, reason=message)
+        self.store.set_state(UpdateRecord(digest=digest, phase=phase, done=done, reason=message))
         self.host.report(phase, digest, message)
 
     def _check_admission(self, desired: Desired) -> None:
@@ -200,7 +218,7 @@ class Updater:
                 self.host.swap(self.host.prepare(previous))
             except (AgentError, RuntimesError) as exc:
                 reason += f"; reloading the previous model failed too: {exc}"
-        self._finish(desired.digest, "rolled_back", reason, self.store.state())
+        self._finish(desired, desired.digest, "rolled_back", reason)
 
     # -- fetching -------------------------------------------------------------------------------------------
     def _fetch_all(self, desired: Desired) -> BundleManifest:
@@ -217,7 +235,8 @@ class Updater:
                 idle = time.monotonic() - fetch.progress_at
                 if idle > self.fetch_stall_s:
                     raise UpdateFailed("fetching", f"no chunk for {self.fetch_stall_s:.0f} s "
-                                       f"({len(fetch.have)}/{desired.chunks} received; kept for a retry)")
+                                   f"({len(fetch.have)}/{desired.chunks} received; kept for a retry)",
+                                   keep_chunks=True)
                 if idle > RESUBSCRIBE_S * (fetch.resubscribed + 1):
                     self._resubscribe(fetch)
                 fetch.wake.wait(0.5)

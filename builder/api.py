@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,15 @@ from rich.console import Console
 
 from fleet import keys
 from runtimes.bundle import sha256_file
+from runtimes.tasks import Postprocess
 
 from . import data, spec
 from .assemble import Assembly, TargetResult, write_bundle
 from .context import BuildContext
-from .errors import OutputError
+from .errors import BuildFailed, OutputError
 from .evaluate import choose_golden, reference_outputs
 from .inputs import to_onnx
-from .onnxinfo import inspect
+from .onnxinfo import fix_shapes, inspect, parse_shapes
 from .run_targets import run_target
 from .targets import parse_targets
 
@@ -41,18 +41,40 @@ class BuildRequest:
     name: str | None = None
     version: int = 1
     labels: Path | None = None
-    task: str = "classify"
+    task: str | None = None
     preprocess: str | None = None
+    postprocess: str | None = None
     input_name: str | None = None
-    min_top1: float = 0.90
-    min_top5: float = 0.98
-    min_top1_fp16: float = 0.97
+    input_shapes: list[str] = field(default_factory=list)
+    # Classifier gates (INT8: top-1 where FP32 is confident, and top-5; FP16: top-1).
+    min_top1: float | None = None
+    min_top5: float | None = None
+    min_top1_fp16: float | None = None
+    # Any task: the minimum of the task's first measure for INT8 and for FP16 artifacts.
+    min_agreement: float | None = None
+    min_agreement_fp16: float | None = None
     strict: bool = False
     force: bool = False
 
-    def thresholds(self, precision: str) -> tuple[float, float]:
-        return {"fp32": (0.99, 0.99), "fp16": (self.min_top1_fp16, self.min_top5)}.get(
-            precision, (self.min_top1, self.min_top5))
+    def gate(self, post: Postprocess, precision: str) -> dict[str, float]:
+        """The minimum of each measure an artifact of this precision must meet: the task's, then the flags."""
+        mins = dict(post.gates.get(precision) or post.gates["int8"])
+        primary = post.measures[0].key
+        if precision in ("int8",):
+            _put(mins, primary, self.min_agreement)
+            if post.kind == "classify":
+                _put(mins, "top1_confident", self.min_top1)
+                _put(mins, "top5", self.min_top5)
+        elif precision in ("fp16", "bf16"):
+            key = "top1" if post.kind == "classify" else primary
+            _put(mins, key, self.min_top1_fp16 if post.kind == "classify" else None)
+            _put(mins, key, self.min_agreement_fp16)
+        return mins
+
+
+def _put(mins: dict[str, float], key: str, value: float | None) -> None:
+    if value is not None:
+        mins[key] = value
 
 
 def check_out(out: Path, force: bool) -> None:
@@ -74,6 +96,10 @@ def build(req: BuildRequest, console: Console | None = None) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="edgectl-build-") as tmp:
             assembly = _prepare(req, Path(tmp), staging, console)
             results = [run_target(t, assembly, req, console) for t in targets]
+            if not any(r.status == "ok" for r in results):
+                summary = _summary(req.out, results, time.monotonic() - started)
+                reasons = "; ".join(f"{r.target}: {r.reason}" for r in results)
+                raise BuildFailed(f"no artifact passed: {reasons or 'no target ran'}; nothing was signed", summary)
             write_bundle(assembly, results, signer, time.monotonic() - started)
         _replace(staging, req.out)
     finally:
@@ -86,29 +112,31 @@ def _prepare(req: BuildRequest, work: Path, staging: Path, console: Console) -> 
         source, fmt = to_onnx(req.model, work)
         info = inspect(source, req.input_name)
         side = spec.sidecar(req.model)
+        shapes = parse_shapes(req.input_shapes) if req.input_shapes else spec.input_shapes(side)
+        fixed = fix_shapes(source, work / "fixed.onnx", info, shapes)
+        source, info = (fixed, inspect(fixed)) if fixed != source else (source, info)
         pre = spec.preprocess(info, side, req.preprocess)
-        post = spec.postprocess(side.get("task", req.task), side)
-        # Detect rows are (cx, cy, w, h, class scores…): four columns are not classes.
-        columns = info.outputs[0].shape[-1] if info.outputs[0].shape else 0
-        classes = max(columns - 4, 0) if post.kind == "detect" else columns
-        labels = spec.labels(req.labels, side, classes)
+        post = spec.postprocess(req.task, side, req.postprocess, info)
+        labels = spec.labels(req.labels, side, spec.class_count(post, info))
         calib, val = _image_sets(req, pre)
         reference = reference_outputs(source, pre, info.input, val.images)
     ctx = BuildContext(source, info, pre, calib.images, work, lambda m: log.info("%s", m))
-    golden = choose_golden(reference, post)
+    golden = choose_golden(reference, post, (pre.height, pre.width))
     return Assembly(
         ctx=ctx, root=staging, name=req.name or side.get("name") or req.model.stem, version=req.version,
         source_name=req.model.name, source_sha256=_source_digest(req.model, source), source_format=fmt,
-        task=side.get("task", req.task), labels=labels, post=post, val=val.images, reference=reference,
+        task=post.kind, labels=labels, post=post, val=val.images, reference=reference,
         golden=golden, started=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def _image_sets(req: BuildRequest, pre: Any) -> tuple[data.ImageSet, data.ImageSet]:
     calib = data.load(req.calib, pre, "calibration")
     if req.val is None:
-        return data.split(calib)
-    val = data.load(req.val, pre, "validation")
-    data.check_disjoint(calib, val, req.calib, req.val)
+        calib, val = data.split(calib)
+    else:
+        val = data.load(req.val, pre, "validation")
+        data.check_disjoint(calib, val, req.calib, req.val)
+    data.check_sizes(calib, val, req.calib, req.val)
     return calib, val
 
 
@@ -130,15 +158,3 @@ def _replace(staging: Path, out: Path) -> None:
 def _summary(out: Path, results: list[TargetResult], seconds: float) -> dict[str, Any]:
     return {"bundle": str(out), "seconds": round(seconds, 2),
             "targets": [r.summary() for r in results]}
-
-
-def host_info() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count() or 1, "arch": platform.machine()}

@@ -12,8 +12,9 @@ import numpy as np
 from fleet.keys import SigningKey
 from runtimes import signing
 from runtimes.bundle import MANIFEST, SIGNATURE, file_entry
-from runtimes.manifest import Artifact, Golden, Manifest, Postprocess, Source
+from runtimes.manifest import Artifact, Golden, Manifest, Source, Tolerance
 from runtimes.processing import Array
+from runtimes.tasks import Outputs, Postprocess
 
 from . import report
 from .context import BuildContext
@@ -35,7 +36,7 @@ class Assembly:
     labels: list[str]
     post: Postprocess
     val: Array
-    reference: Array
+    reference: Outputs
     golden: Array
     started: str
 
@@ -67,21 +68,24 @@ def artifact_bytes(root: Path, artifact: Artifact) -> int:
 
 
 def write_golden(asm: Assembly) -> Golden:
+    """The golden images and the FP32 outputs post-processing reads, with the task's tolerances per precision."""
     (asm.root / "golden").mkdir(exist_ok=True)
     np.save(asm.root / "golden" / "images.npy", asm.val[asm.golden])
-    np.save(asm.root / "golden" / "reference.npy", asm.reference[asm.golden].astype(np.float32))
-    return Golden(images="golden/images.npy", reference="golden/reference.npy", count=len(asm.golden))
+    names = asm.post.output_names()
+    np.savez(asm.root / "golden" / "reference.npz", *[asm.reference[n][asm.golden].astype(np.float32) for n in names])
+    tolerances = {p: Tolerance(min=mins) for p, mins in asm.post.golden.items()}
+    return Golden(images="golden/images.npy", reference="golden/reference.npz", count=len(asm.golden),
+                  outputs=names, tolerances=tolerances)
 
 
 def write_bundle(asm: Assembly, results: list[TargetResult], signer: SigningKey, seconds: float) -> Manifest:
-    from .api import host_info
-
     golden = write_golden(asm)
     rows = [r.report_row() for r in results]
     report.write(asm.root, {
         "model": {"name": asm.name, "version": asm.version, "source": asm.source_name, "task": asm.task},
-        "created": asm.started, "seconds": round(seconds, 2), "host": host_info(),
-        "validation_images": len(asm.val), "golden_images": golden.count, "targets": rows})
+        "created": asm.started, "seconds": round(seconds, 2), "host": report.host_info(),
+        "measures": [m.key for m in asm.post.measures], "postprocess": asm.post.model_dump(mode="json"),
+        "validation_images": len(asm.val), "golden_images": golden.count, "targets": rows}, asm.post.measures)
     listed = sorted(p.relative_to(asm.root).as_posix() for p in asm.root.rglob("*")
                     if p.is_file() and p.name not in (MANIFEST, SIGNATURE))
     manifest = Manifest(

@@ -9,6 +9,7 @@ from typing import Any
 
 from runtimes.manifest import Preprocess, Requirements, TensorSpec
 from runtimes.processing import Array, to_input
+from runtimes.tasks import Outputs
 
 from .onnxinfo import OnnxInfo, make_static
 
@@ -26,6 +27,13 @@ class BuildContext:
     def calib_tensors(self, spec: TensorSpec | None = None) -> Array:
         """The calibration set as float inputs in the source graph's layout."""
         return to_input(self.calib, self.pre, spec or self.info.input.model_copy(update={"dtype": "float32"}))
+
+    def reference(self, count: int) -> tuple[Array, Outputs]:
+        """The first `count` calibration images and the source graph's outputs on them."""
+        from . import onnxrun
+
+        images = self.calib[:count]
+        return images, onnxrun.run(self.source, self.calib_tensors()[:count])
 
     def static_onnx(self) -> Path:
         if self._static is None:

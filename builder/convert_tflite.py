@@ -10,12 +10,15 @@ import numpy as np
 
 from fleet import toolchain
 from runtimes.manifest import Requirements, TensorSpec
+from runtimes.processing import dequantize, to_input
 
 from .context import BuildContext, TargetOutput
 from .convert_onnx import rel
 from .errors import TargetFailed
 from .onnxinfo import nchw_input
+from .outputs import match
 
+MATCH_IMAGES = 8
 SCRIPT = Path(__file__).parent / "toolchain" / "onnx_to_tflite.py"
 TIMEOUT_S = 900
 
@@ -40,9 +43,24 @@ def tflite_int8(ctx: BuildContext, out: Path) -> TargetOutput:
         raise TargetFailed(f"onnx2tf/TFLiteConverter failed (exit {proc.returncode}):\n{tail}")
     specs = json.loads(proc.stdout.strip().splitlines()[-1])
     inputs = [_spec(s, "NHWC") for s in specs["inputs"]]
-    outputs = [_spec(s, None) for s in specs["outputs"]]
+    outputs = _name_outputs(ctx, path, inputs[0], [_spec(s, None) for s in specs["outputs"]])
     return TargetOutput([rel(out, path)], inputs, outputs,
                         Requirements(packages={"ai-edge-litert|tflite-runtime": "2.14"}))
+
+
+def _name_outputs(ctx: BuildContext, path: Path, spec: TensorSpec, outputs: list[TensorSpec]) -> list[TensorSpec]:
+    """onnx2tf renames, reorders and transposes outputs: match them to the source's on real images."""
+    from runtimes import registry
+
+    adapter = registry.create("tflite")
+    adapter.load([path], {})
+    try:
+        images, reference = ctx.reference(MATCH_IMAGES)
+        runs = [adapter.infer([to_input(images[i : i + 1], ctx.pre, spec)]) for i in range(len(images))]
+    finally:
+        adapter.close()
+    arrays = [np.concatenate([dequantize(r[k], s) for r in runs]) for k, s in enumerate(outputs)]
+    return match(outputs, arrays, reference)
 
 
 def _spec(raw: dict[str, object], layout: str | None) -> TensorSpec:

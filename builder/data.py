@@ -17,6 +17,8 @@ from .errors import CalibrationError
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 MIN_SAMPLES = 100
+# Fewer validation images than this cannot measure agreement: one flip moves it by more than 10 points.
+MIN_VALIDATION = 10
 MAX_VIDEO_FRAMES = 300
 
 
@@ -94,3 +96,12 @@ def check_disjoint(calib: ImageSet, val: ImageSet, calib_src: Path, val_src: Pat
     if shared:
         raise CalibrationError(f"{calib_src} and {val_src} share {len(shared)} identical images; "
                                "calibration and validation sets must not overlap")
+
+
+def check_sizes(calib: ImageSet, val: ImageSet, calib_src: Path, val_src: Path | None) -> None:
+    where = f"{val_src}" if val_src else f"{calib_src} (half of it validates)"
+    if len(val.images) < MIN_VALIDATION:
+        raise CalibrationError(f"{where}: {len(val.images)} validation images; at least {MIN_VALIDATION} are needed "
+                               "to measure agreement (give --val or more --calib images)")
+    if not len(calib.images):
+        raise CalibrationError(f"{calib_src}: no calibration images left after the validation split")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BuilderError(Exception):
     """Base class; shown to the user as is."""
@@ -21,3 +23,11 @@ class OutputError(BuilderError):
 
 class TargetFailed(BuilderError):
     """One target could not be built; the others go on."""
+
+
+class BuildFailed(BuilderError):
+    """No target produced an artifact that passed its gate: nothing is signed or written."""
+
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = summary

@@ -13,7 +13,8 @@ from fleet import toolchain
 
 from .errors import ModelInputError
 
-OPSET = 13
+OPSET = 13  # PyTorch exports
+OPSETS = (13, 15, 17)  # tf2onnx, tried in order
 
 
 def detect_format(path: Path) -> str:
@@ -69,13 +70,42 @@ def to_onnx(path: Path, workdir: Path) -> tuple[Path, str]:
 
 
 def _from_tensorflow(path: Path, fmt: str, out: Path) -> None:
+    """tf2onnx at the lowest opset ONNX Runtime can run the result at: tf2onnx emits some ops (HardSwish,
+    opset 14) at whatever opset it is asked for, so an opset that loads is found by trying."""
     flag = {"savedmodel": "--saved-model", "keras": "--keras", "tflite": "--tflite"}[fmt]
     python = toolchain.python("tflite")
-    cmd = [str(python), "-m", "tf2onnx.convert", flag, str(path), "--output", str(out), "--opset", str(OPSET)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or not out.is_file():
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise ModelInputError(f"{path}: tf2onnx could not convert this {fmt} model:\n{tail}")
+    problem = ""
+    for opset in OPSETS:
+        cmd = [str(python), "-m", "tf2onnx.convert", flag, str(path), "--output", str(out), "--opset", str(opset)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not out.is_file():
+            raise ModelInputError(f"{path}: tf2onnx cannot convert this {fmt} model: {_tf2onnx_cause(proc.stderr)}")
+        problem = _loads(out)
+        if not problem:
+            return
+    raise ModelInputError(f"{path}: converted by tf2onnx, but ONNX Runtime cannot run it at opsets "
+                          f"{', '.join(map(str, OPSETS))}: {problem}")
+
+
+def _loads(path: Path) -> str:
+    """Why ONNX Runtime cannot load this graph, or "" when it can."""
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        return str(exc).strip().splitlines()[0][:300]
+    return ""
+
+
+def _tf2onnx_cause(stderr: str) -> str:
+    """One line: the unsupported ops tf2onnx names, else its last error line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if "Unsupported ops" in line:
+            return line[line.index("Unsupported ops") :][:300]
+    errors = [line for line in lines if "Error" in line or "error" in line]
+    return (errors or lines or ["no output"])[-1][:300]
 
 
 def _from_pytorch(path: Path, out: Path) -> None:

@@ -49,13 +49,14 @@ def inspect(path: Path, input_name: str | None = None) -> OnnxInfo:
     model = onnx.load(str(path), load_external_data=False)
     inits = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
-    if input_name:
-        inputs = [i for i in inputs if i.name == input_name]
-        if not inputs:
-            raise ModelInputError(f"{path}: no input named {input_name!r}")
-    elif len(inputs) != 1:
-        names = ", ".join(i.name for i in inputs)
-        raise ModelInputError(f"{path}: {len(inputs)} inputs ({names}); choose the image input with --input")
+    names = ", ".join(i.name for i in inputs)
+    if input_name and input_name not in [i.name for i in inputs]:
+        raise ModelInputError(f"{path}: --input {input_name!r}: no such input (inputs: {names})")
+    if len(inputs) != 1:
+        # A device feeds one camera image: every other input would need a value nobody can give it.
+        hint = "" if input_name else "; name the image input with --input"
+        raise ModelInputError(f"{path}: {len(inputs)} inputs ({names}); edgectl feeds one image input, the "
+                              f"others must be constants in the graph{hint}")
     shape = _dims(inputs[0])
     spec = TensorSpec(name=inputs[0].name, shape=shape, layout=_layout(shape, str(path)),
                       dtype=ONNX_DTYPES.get(inputs[0].type.tensor_type.elem_type, "float32"))
@@ -65,17 +66,77 @@ def inspect(path: Path, input_name: str | None = None) -> OnnxInfo:
     return OnnxInfo(path, spec, outputs, opset)
 
 
+def parse_shapes(flags: list[str]) -> dict[str, list[int]]:
+    """`--input-shape NAME=D0,D1,…` (repeatable; -1 keeps a dimension dynamic)."""
+    shapes: dict[str, list[int]] = {}
+    for flag in flags:
+        name, sep, dims = flag.partition("=")
+        try:
+            values = [int(d) for d in dims.split(",")] if sep and name else []
+        except ValueError:
+            values = []
+        if not values or any(v == 0 or v < -1 for v in values):
+            raise ModelInputError(f"--input-shape {flag!r}: expected NAME=D0,D1,… with positive sizes (-1: dynamic)")
+        shapes[name] = values
+    return shapes
+
+
+def fix_shapes(src: Path, dst: Path, info: OnnxInfo, shapes: dict[str, list[int]]) -> Path:
+    """Apply --input-shape, or refuse an image input whose height, width or channels are dynamic: the camera
+    frame is resized to one size, and every static target needs it."""
+    want = shapes.pop(info.input.name, None)
+    if shapes:
+        raise ModelInputError(f"--input-shape: no input named {', '.join(shapes)} (the image input is "
+                              f"{info.input.name!r})")
+    if want is None:
+        if any(d <= 0 for d in info.input.shape[1:]):
+            raise ModelInputError(f"{src}: input {info.input.name!r} has dynamic dimensions {info.input.shape}; fix "
+                                  f"them with --input-shape {info.input.name}={_example(info)}")
+        return src
+    if len(want) != len(info.input.shape) or any(d <= 0 for d in want[1:]):
+        raise ModelInputError(f"--input-shape {info.input.name}: {want} does not fit the input {info.input.shape} "
+                              "(same rank; only the batch may stay -1)")
+    return _with_input_dims(src, dst, info.input.name, want)
+
+
+def _example(info: OnnxInfo) -> str:
+    nchw = info.input.layout == "NCHW"
+    dims = [1, 3, 224, 224] if nchw else [1, 224, 224, 3]
+    return ",".join(str(d if d > 0 else e) for d, e in zip(info.input.shape, dims, strict=False))
+
+
+def _with_input_dims(src: Path, dst: Path, name: str, dims: list[int]) -> Path:
+    """A copy with the input's dimensions set and the outputs' left to shape inference."""
+    import onnx
+    from onnx import shape_inference
+
+    model = onnx.load(str(src))
+    for vi in model.graph.input:
+        if vi.name == name:
+            for dim, value in zip(vi.type.tensor_type.shape.dim, dims, strict=True):
+                if value > 0:
+                    dim.Clear()
+                    dim.dim_value = value
+    for vi in model.graph.output:
+        for i, dim in enumerate(vi.type.tensor_type.shape.dim):
+            dim.Clear()
+            dim.dim_param = f"{vi.name}_d{i}"
+    del model.graph.value_info[:]
+    try:
+        model = shape_inference.infer_shapes(model)
+    except Exception as exc:  # onnx raises its own InferenceError types
+        raise ModelInputError(f"{src}: shape inference with --input-shape {name}={dims} failed: {exc}") from exc
+    onnx.save(model, str(dst))
+    return dst
+
+
 def make_static(src: Path, dst: Path, info: OnnxInfo) -> Path:
     """A batch-1, fully static copy (onnx2tf and TensorRT want one)."""
     import onnx
     import onnxslim
-    from onnx.tools import update_model_dims
 
-    model = onnx.load(str(src))
-    in_shape = [1, *info.input.shape[1:]]
-    out_shapes = {o.name: [1, *[d if d > 0 else 1 for d in o.shape[1:]]] for o in info.outputs}
-    model = update_model_dims.update_inputs_outputs_dims(model, {info.input.name: in_shape}, out_shapes)
-    model = onnxslim.slim(model)
+    fixed = _with_input_dims(src, dst, info.input.name, [1, *info.input.shape[1:]])
+    model = onnxslim.slim(onnx.load(str(fixed)))
     onnx.save(model, str(dst))
     return dst
 

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
-from runtimes.metrics import MEASURES, Measure
+from runtimes.tasks import Measure
 
 COLOURS = {"ok": "#2a7", "rejected": "#d80", "failed": "#c33"}
 
 
-def write(root: Path, report: dict[str, Any]) -> list[str]:
+def write(root: Path, report: dict[str, Any], measures: tuple[Measure, ...]) -> list[str]:
+    """`measures`: the task's, the first one charted."""
     (root / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (root / "report.html").write_text(_html(report))
+    (root / "report.html").write_text(_html(report, measures[0], measures[1 if len(measures) > 1 else 0]))
     return ["report.json", "report.html"]
 
 
-def _html(report: dict[str, Any]) -> str:
-    strict, loose = MEASURES[report["model"].get("task", "classify")]
+def _html(report: dict[str, Any], strict: Measure, loose: Measure) -> str:
     rows = "".join(_row(t, strict, loose) for t in report["targets"])
     title = html.escape(f"{report['model']['name']} v{report['model']['version']}")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgectl report: {title}</title>
@@ -70,3 +72,15 @@ def _chart(targets: list[dict[str, Any]], strict: Measure, w: int = 560, h: int 
             f'<text x="14" y="{h / 2}" font-size="12" transform="rotate(-90 14 {h / 2})" text-anchor="middle">'
             f'{html.escape(strict.name)} ({ymin:.2f}–1.00)</text>')
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}">{axes}{marks}</svg>'
+
+
+def host_info() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count() or 1, "arch": platform.machine()}

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from runtimes.manifest import Artifact
 from runtimes.metrics import Agreement
+from runtimes.tasks import Postprocess
 
 from .assemble import Assembly, TargetResult, artifact_bytes
 from .evaluate import evaluate
@@ -30,8 +31,10 @@ def run_target(target: TargetDef, asm: Assembly, req: BuildRequest, console: Con
         result = _build_and_check(target, asm, req)
     result.seconds = round(time.monotonic() - started, 2)
     colour = {"ok": "green", "rejected": "yellow"}.get(result.status, "red")
-    agr = f" {result.evaluation.agreement.names()[0]} {result.evaluation.agreement.top1:.3f}" \
-        if result.evaluation else ""
+    agr = ""
+    if result.evaluation:
+        measure, value = result.evaluation.agreement.primary
+        agr = f" {measure.name} {value:.3f}"
     console.print(f"[{colour}]{result.status:8}[/{colour}] {target.name:14} {result.seconds:6.1f} s{agr}"
                   + (f"  ({result.reason})" if result.reason else ""), highlight=False)
     return result
@@ -54,25 +57,15 @@ def _build_and_check(target: TargetDef, asm: Assembly, req: BuildRequest) -> Tar
         _remove(asm, target.name)
         return TargetResult(target.name, "failed", f"built, but could not run: {_first_line(exc)}")
     size = artifact_bytes(asm.root, artifact)
-    reason = _gate(target.precision, evaluation.agreement, req)
+    reason = _gate(target.precision, evaluation.agreement, req, asm.post)
     if reason:
         _remove(asm, target.name)
         return TargetResult(target.name, "rejected", reason, evaluation=evaluation, bytes=size)
     return TargetResult(target.name, "ok", None, artifact=artifact, evaluation=evaluation, bytes=size)
 
 
-def _gate(precision: str, agreed: Agreement, req: BuildRequest) -> str | None:
-    min1, min5 = req.thresholds(precision)
-    if agreed.kind == "detect":
-        # Reference-in-top-5 has no detector twin: IoU 0.3 matching is a looser view of the same boxes,
-        # so a detector is gated on its matched-box agreement alone.
-        min5 = min1
-    strict, loose = agreed.names()
-    if agreed.top1 < min1:
-        return f"{strict} {agreed.top1:.3f} below {min1:.2f}"
-    if agreed.top5 < min5:
-        return f"{loose} {agreed.top5:.3f} below {min5:.2f}"
-    return None
+def _gate(precision: str, agreed: Agreement, req: BuildRequest, post: Postprocess) -> str | None:
+    return agreed.shortfall(req.gate(post, precision))
 
 
 def _remove(asm: Assembly, target: str) -> None:

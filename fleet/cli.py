@@ -131,27 +131,43 @@ def build(
     name: Annotated[str | None, typer.Option(help="Model name (default: file stem).")] = None,
     version: Annotated[int, typer.Option(help="Monotonic model version.")] = 1,
     labels: Annotated[Path | None, typer.Option(help="Labels file, one per line.")] = None,
-    task: Annotated[str, typer.Option(help="classify or detect.")] = "classify",
-    preprocess: Annotated[str | None, typer.Option(help="JSON preprocess spec (see docs/bundle.md).")] = None,
+    task: Annotated[str | None, typer.Option(help="classify (default), detect, segment or raw.")] = None,
+    preprocess: Annotated[str | None, typer.Option(help="JSON or file: how frames become the input "
+                                                        "(docs/build.md).")] = None,
+    postprocess: Annotated[str | None, typer.Option(help="JSON or file: the task's spec, e.g. a detection "
+                                                         "format (docs/build.md).")] = None,
     input_name: Annotated[str | None, typer.Option("--input", help="Input tensor, when there are several.")] = None,
-    min_top1: Annotated[float, typer.Option(help="Minimum top-1 agreement of INT8 artifacts.")] = 0.90,
-    min_top5: Annotated[float, typer.Option(help="Minimum reference-in-top-5 of INT8 artifacts.")] = 0.98,
-    min_top1_fp16: Annotated[float, typer.Option(help="Minimum top-1 agreement of FP16 artifacts.")] = 0.97,
+    input_shape: Annotated[list[str] | None, typer.Option(help="NAME=D0,D1,… fixes dynamic dimensions "
+                                                          "(repeatable; -1 keeps the batch dynamic).")] = None,
+    min_top1: Annotated[float | None, typer.Option(help="Classifiers: minimum INT8 top-1 agreement where FP32 "
+                                                   "is confident (default 0.90).")] = None,
+    min_top5: Annotated[float | None, typer.Option(help="Classifiers: minimum INT8 reference-in-top-5 "
+                                                   "(default 0.98).")] = None,
+    min_top1_fp16: Annotated[float | None, typer.Option(help="Classifiers: minimum FP16 top-1 agreement "
+                                                        "(default 0.97).")] = None,
+    min_agreement: Annotated[float | None, typer.Option(help="Any task: minimum of its first measure for INT8 "
+                                                        "artifacts (docs/build.md).")] = None,
+    min_agreement_fp16: Annotated[float | None, typer.Option(help="Any task: the same for FP16.")] = None,
     strict: Annotated[bool, typer.Option(help="Fail the build when any target fails or is rejected.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty --out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Build a signed bundle of per-target artifacts from one model."""
     from builder import api  # lazy: a device never installs the builder's converters
-    from builder.errors import BuilderError
+    from builder.errors import BuilderError, BuildFailed
 
     request = api.BuildRequest(
         model=model, calib=calib, val=val, out=out, targets=targets, name=name, version=version, labels=labels,
-        task=task, preprocess=preprocess, input_name=input_name, min_top1=min_top1, min_top5=min_top5,
-        min_top1_fp16=min_top1_fp16, strict=strict, force=force)
+        task=task, preprocess=preprocess, postprocess=postprocess, input_name=input_name,
+        input_shapes=input_shape or [], min_top1=min_top1, min_top5=min_top5, min_top1_fp16=min_top1_fp16,
+        min_agreement=min_agreement, min_agreement_fp16=min_agreement_fp16, strict=strict, force=force)
     try:
         with stdout_to_stderr():
             summary = api.build(request, console=err)
+    except BuildFailed as exc:
+        if as_json:
+            emit_json(exc.summary)
+        raise fail(str(exc), code=1) from exc
     except (BuilderError, FleetError, RuntimesError) as exc:
         raise fail(str(exc)) from exc
     if as_json:

@@ -22,7 +22,7 @@ from .errors import FleetError
 from .messages import BundleManifest, Command, Desired, schemas
 from .mqtt import BrokerSettings, MqttClient
 from .push import Progress, Pusher, rollout
-from .topics import MODEL_NAME_RULE, Topics, valid_model_name
+from .topics import COMMANDS, DEVICE_ID_RULE, MODEL_NAME_RULE, Topics, valid_device_id, valid_model_name
 
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 BrokerOpt = Annotated[str, typer.Option(envvar="EDGECTL_BROKER", help="mqtt://HOST:PORT or mqtts://…")]
@@ -46,7 +46,10 @@ def _settings(url: str) -> BrokerSettings:
     for key in ("ca_file", "cert_file", "key_file"):
         if key in extra and not Path(extra[key]).is_file():
             raise fail(f"{CREDENTIAL_ENV[key]}={extra[key]}: no such file")
-    return BrokerSettings.from_url(url, **extra)
+    try:
+        return BrokerSettings.from_url(url, **extra)
+    except FleetError as exc:
+        raise fail(f"--broker: {exc}") from exc
 
 
 @app.command()
@@ -174,6 +177,10 @@ def cmd(device: Annotated[str, typer.Argument()], name: Annotated[str, typer.Arg
         lines: Annotated[int, typer.Option(help="logs: how many lines")] = 50,
         timeout: Annotated[float, typer.Option()] = 10.0) -> None:
     """Send a remote command and print the reply (MQTT 5 request/response, 3.1.1 reply topic)."""
+    if not valid_model_name(name):  # a topic level: no wildcard, separator or 70,000-character name
+        raise fail(f"command {name[:64]!r}: {MODEL_NAME_RULE} (commands: {', '.join(COMMANDS)})")
+    if not valid_device_id(device):
+        raise fail(f"device {device[:64]!r}: {DEVICE_ID_RULE}")
     try:
         reply = request(broker, Topics(prefix), device, name, {"lines": lines} if name == "logs" else {}, timeout)
     except FleetError as exc:

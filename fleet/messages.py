@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runtimes.errors import first_error
+from runtimes.manifest import Task
+from runtimes.tasks import Detection, OutputSummary
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_PAYLOAD = 1 << 20  # larger messages on a control topic are hostile or broken
@@ -59,6 +61,8 @@ class Status(Message):
     runtime: RuntimeRef | None = None
     other_models: list[NamedModel] = Field(default_factory=list)
     update_phase: Phase | None = None
+    # Why the state is not `online` (a damaged state file, the committed model that does not serve), if known.
+    reason: str | None = None
     last_change: str | None = None
     # The latest telemetry in brief, so `edgectl status` answers from retained messages alone.
     metrics: dict[str, float | None] = Field(default_factory=dict)
@@ -104,12 +108,17 @@ class Event(Message):
 
 
 class Result(Message):
+    """One camera's answer; which fields are filled depends on the bundle's task."""
+
     device: str
     ts: float
     camera: str
     model: str
-    top: list[tuple[str, float]] = Field(default_factory=list)
-    detections: list[dict[str, Any]] = Field(default_factory=list)
+    task: Task = "classify"
+    top: list[tuple[str, float]] = Field(default_factory=list)  # classify: labels and probabilities
+    detections: list[Detection] = Field(default_factory=list)  # detect: boxes (and keypoints) in frame pixels
+    coverage: dict[str, float] = Field(default_factory=dict)  # segment: share of the frame per class
+    outputs: list[OutputSummary] = Field(default_factory=list)  # raw: a summary per output
     latency_ms: float
 
 

@@ -4,6 +4,7 @@ re-made in on_connect, reconnect with backoff, QoS capped at 1 (some brokers dro
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -37,13 +38,41 @@ class BrokerSettings:
 
     @classmethod
     def from_url(cls, url: str, **extra: Any) -> BrokerSettings:
-        parsed = urlparse(url if "://" in url else f"mqtt://{url}")
-        if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise FleetError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
-        tls = parsed.scheme in ("mqtts", "ssl")
-        return cls(host=parsed.hostname or "127.0.0.1", port=parsed.port or (8883 if tls else 1883), tls=tls,
-                   username=parsed.username or extra.pop("username", None),
-                   password=parsed.password or extra.pop("password", None), **extra)
+        u = parse_broker_url(url)
+        return cls(host=u.host, port=u.port, tls=u.tls, username=u.username or extra.pop("username", None),
+                   password=u.password or extra.pop("password", None), **extra)
+
+
+@dataclass(frozen=True)
+class BrokerUrl:
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password: str | None = None
+
+
+SCHEMES = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
+
+
+def parse_broker_url(url: str) -> BrokerUrl:
+    """The one check of a broker URL, shared by `config check`, `run` and every `edgectl` command: a port of
+    0 would connect to 1883, a broker the user never named; an out-of-range port would crash later."""
+    text = url.strip()
+    try:
+        parsed = urlparse(text if "://" in text else f"mqtt://{text}")
+        port = parsed.port
+    except ValueError as exc:
+        raise FleetError(f"broker URL {url!r}: {exc} (the port must be 1-65535)") from exc
+    if parsed.scheme not in SCHEMES:
+        raise FleetError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
+    if not parsed.hostname:
+        raise FleetError(f"broker URL {url!r}: no host")
+    if port == 0 or (parsed.path not in ("", "/")) or parsed.query:
+        why = "port 0 is not a port" if port == 0 else "a broker URL has no path or query"
+        raise FleetError(f"broker URL {url!r}: {why}")
+    tls = SCHEMES[parsed.scheme]
+    return BrokerUrl(parsed.hostname, port or (8883 if tls else 1883), tls, parsed.username, parsed.password)
 
 
 @dataclass(frozen=True)
@@ -102,6 +131,11 @@ class MqttClient:
         self._attempt = attempt = _Attempt()
         with self._lock:
             self._client = client
+        try:
+            socket.getaddrinfo(self.broker.host, self.broker.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:  # say so, instead of a bare "no CONNACK"
+            attempt.reason = f"cannot resolve host {self.broker.host!r}: {exc}"
+            return False
         try:
             client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive)
             client.loop_start()

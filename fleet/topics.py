@@ -71,6 +71,11 @@ class Topics:
         return parts[1], "/".join(parts[2:])
 
 
+# The commands an agent answers on `cmd/<name>`; edgectl refuses others before it dials the broker.
+COMMANDS = ("restart", "reselect", "logs", "config")
+DEVICE_ID_RULE = "must be 1-64 characters without '/', '+', '#', spaces, and not 'bundles'"
+
+
 def valid_device_id(device: str) -> bool:
     """Device ids become topic levels: no wildcards, separators or the reserved bundles level."""
     return bool(device) and device != BUNDLES and len(device) <= 64 and not any(c in device for c in "/+#\0 ")

@@ -7,11 +7,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 from pydantic import ValidationError
 
 from . import signing
 from .errors import BundleError, first_error
+from .geometry import Array
 from .manifest import Artifact, FileEntry, Manifest
+from .tasks import Outputs
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -31,6 +34,22 @@ class Bundle:
 
     def artifact_files(self, artifact: Artifact) -> list[Path]:
         return [self.root / f for f in artifact.files]
+
+    def golden(self) -> tuple[Array, Outputs]:
+        """The golden images and the FP32 reference outputs by name."""
+        g = self.manifest.golden
+        try:
+            images: Array = np.load(self.path(g.images))
+            ref = np.load(self.path(g.reference))
+            if isinstance(ref, np.ndarray):  # bundles from before several outputs: the first output only
+                arrays = [ref]
+            else:
+                arrays = [np.asarray(ref[k]) for k in ref.files]
+                ref.close()
+            names = g.outputs or self.manifest.output_names[:1]
+            return images, dict(zip(names, arrays, strict=True))
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{g.reference}: cannot read the golden vectors ({exc})") from exc
 
 
 def sha256_file(path: Path) -> str:
@@ -90,6 +109,8 @@ def open_bundle(root: Path, trusted_keys: list[bytes] | None = None, allow_unsig
     except OSError as exc:
         raise BundleError(f"{manifest_path}: cannot read ({exc.strerror})") from exc
     manifest = parse_manifest(data, str(manifest_path))
+    if not manifest.artifacts:
+        raise BundleError(f"{manifest_path}: the bundle has no artifacts (its build produced none)")
     verify_files(root, manifest)
     signed_by = _check_signature(root, data, trusted_keys, allow_unsigned)
     return Bundle(root, manifest, hashlib.sha256(data).hexdigest(), signed_by)

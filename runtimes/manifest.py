@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .tasks import Postprocess
 
 SCHEMA_VERSION: Literal[1] = 1
 
 Layout = Literal["NCHW", "NHWC", "NC", "NLC"]
 DType = Literal["float32", "float16", "uint8", "int8", "int32", "int64"]
-Task = Literal["classify", "detect"]
+Task = Literal["classify", "detect", "segment", "raw"]
 ResizeMode = Literal["stretch", "letterbox", "center_crop"]
 Precision = Literal["fp32", "fp16", "bf16", "int8"]
 Target = Literal["onnx-fp32", "onnx-int8", "openvino-fp16", "openvino-int8", "tflite-int8", "tensorrt"]
@@ -36,6 +38,15 @@ class TensorSpec(Strict):
     dtype: DType = "float32"
     layout: Layout | None = None
     quant: Quantization | None = None
+    # The source-graph output this tensor carries, where the artifact names it otherwise (converters rename and
+    # reorder outputs): post-processing reads outputs by their source names.
+    source: str | None = None
+    # Axes permutation that brings this tensor into the source output's layout (onnx2tf makes 4-D outputs NHWC).
+    perm: list[int] | None = None
+
+    @property
+    def key(self) -> str:
+        return self.source or self.name
 
 
 class Preprocess(Strict):
@@ -49,19 +60,6 @@ class Preprocess(Strict):
     std: list[float] = Field(default_factory=lambda: [255.0, 255.0, 255.0])
     # Centre-crop keeps this fraction of the shorter side before resizing.
     crop_fraction: Annotated[float, Field(gt=0, le=1)] = 0.875
-
-
-class Postprocess(Strict):
-    kind: Literal["softmax_topk", "detect"]
-    top_k: Annotated[int, Field(gt=0)] = 5
-    # False when the model already ends in a softmax.
-    apply_softmax: bool = True
-    score_threshold: float = 0.25
-    iou_threshold: float = 0.45
-    max_detections: int = 100
-    # Detect rows (cx, cy, w, h) in model-input pixels, or normalised to [0, 1] (INT8-friendly: one output
-    # tensor then holds boxes and scores on the same scale).
-    box_units: Literal["pixels", "normalized"] = "pixels"
 
 
 class FileEntry(Strict):
@@ -79,11 +77,21 @@ class Requirements(Strict):
 
 
 class Tolerance(Strict):
-    """What an artifact must meet on the golden vectors, against the FP32 reference."""
+    """What an artifact must meet on the golden vectors, against the FP32 reference: a minimum per measure of
+    the task (tasks/), and optionally a largest absolute difference of the outputs."""
 
-    top1_min: Annotated[float, Field(ge=0, le=1)] = 1.0
-    top5_min: Annotated[float, Field(ge=0, le=1)] = 1.0
+    min: dict[str, Annotated[float, Field(ge=-1000, le=1000)]] = Field(default_factory=dict)
     max_abs: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_1(cls, data: Any) -> Any:
+        # Bundles built before tasks had top1_min/top5_min (the strict and the loose measure of the task).
+        if isinstance(data, dict) and ("top1_min" in data or "top5_min" in data):
+            data = dict(data)
+            mins = {"top1": data.pop("top1_min", 1.0), "top5": data.pop("top5_min", 1.0)}
+            data["min"] = {**mins, **data.get("min", {})}
+        return data
 
 
 class Artifact(Strict):
@@ -98,23 +106,16 @@ class Artifact(Strict):
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
-def default_tolerances() -> dict[str, Tolerance]:
-    """On golden images chosen for a clear FP32 answer, a sound artifact agrees almost always."""
-    return {
-        "fp32": Tolerance(top1_min=1.0, top5_min=1.0, max_abs=0.01),
-        "fp16": Tolerance(top1_min=1.0, top5_min=1.0),
-        "bf16": Tolerance(top1_min=0.85, top5_min=1.0),
-        "int8": Tolerance(top1_min=0.75, top5_min=0.85),
-    }
-
-
 class Golden(Strict):
-    """Real inputs (uint8, model size) and the FP32 reference outputs; tolerances by precision."""
+    """Real inputs (uint8, model size) and the FP32 reference outputs; tolerances by precision. `reference` is
+    an .npz with one array per name in `outputs` (in that order), or for bundles built before several outputs
+    an .npy of the first output."""
 
     images: str
     reference: str
     count: int
-    tolerances: dict[str, Tolerance] = Field(default_factory=default_tolerances)
+    outputs: list[str] = Field(default_factory=list)
+    tolerances: dict[str, Tolerance] = Field(default_factory=dict)
 
 
 class Source(Strict):
@@ -138,8 +139,61 @@ class Manifest(Strict):
     files: list[FileEntry]
     builder: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_1(cls, data: Any) -> Any:
+        """Bundles built before tasks: `softmax_topk` is classify; `detect` was YOLO-style rows."""
+        if not isinstance(data, dict) or not isinstance(data.get("postprocess"), dict):
+            return data
+        post = dict(data["postprocess"])
+        if post.get("kind") == "softmax_topk":
+            post = {"kind": "classify", **{k: v for k, v in post.items() if k in ("top_k", "apply_softmax")}}
+        elif post.get("kind") == "detect" and "format" not in post:
+            keep = ("score_threshold", "iou_threshold", "max_detections", "box_units")
+            post = {"kind": "detect", "format": "yolov8", "layout": "rows", **{k: post[k] for k in keep if k in post}}
+            data = {**data, "golden": _box_tolerances(data.get("golden"))}
+        else:
+            return data
+        first = _first_output(data)
+        if first and post["kind"] in ("classify", "detect"):
+            post["output"] = first
+        golden = data.get("golden")
+        if isinstance(golden, dict) and "outputs" not in golden and first:
+            golden = {**golden, "outputs": [first]}
+        return {**data, "postprocess": post, "golden": golden}
+
+    def tolerance(self, precision: str) -> Tolerance:
+        """The golden tolerance of an artifact of this precision: the bundle's, else the task's default."""
+        own = self.golden.tolerances.get(precision)
+        if own is not None and own.min:
+            return own
+        defaults = self.postprocess.golden
+        return Tolerance(min=defaults.get(precision) or defaults["fp32"], max_abs=own.max_abs if own else None)
+
+    @property
+    def output_names(self) -> list[str]:
+        """The model outputs post-processing reads."""
+        return self.postprocess.output_names()
+
     def artifact(self, target: str) -> Artifact:
         for art in self.artifacts:
             if art.target == target:
                 return art
         raise KeyError(target)
+
+
+def _first_output(data: dict[str, Any]) -> str | None:
+    try:
+        name: str = data["artifacts"][0]["outputs"][0]["name"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return name
+
+
+def _box_tolerances(golden: Any) -> Any:
+    """Schema-1 detectors kept their matched-box minimum in top1_min."""
+    if not isinstance(golden, dict) or not isinstance(golden.get("tolerances"), dict):
+        return golden
+    tols = {p: {"min": {"box_match": t.get("top1_min", 1.0)}, "max_abs": t.get("max_abs")}
+            for p, t in golden["tolerances"].items() if isinstance(t, dict)}
+    return {**golden, "tolerances": tols}

@@ -5,35 +5,15 @@ Adapters only turn tensors into tensors; everything between a camera frame and a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from .errors import ProcessingError
-from .manifest import Postprocess, Preprocess, TensorSpec
+from .geometry import IDENTITY, Array, Transform
+from .manifest import Preprocess, TensorSpec
 
-Array = npt.NDArray[Any]
-
-
-@dataclass(frozen=True)
-class Transform:
-    """Maps model-input pixel coordinates back to the source frame: src = (xy - pad) / scale + offset."""
-
-    scale_x: float
-    scale_y: float
-    pad_x: float = 0.0
-    pad_y: float = 0.0
-    offset_x: float = 0.0
-    offset_y: float = 0.0
-
-
-@dataclass(frozen=True)
-class Detection:
-    label: int
-    score: float
-    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in source-frame pixels
+__all__ = ["IDENTITY", "Array", "Transform", "dequantize", "raw_pixels_match", "resize_frame", "to_input"]
 
 
 def resize_frame(frame_bgr: Array, pre: Preprocess) -> tuple[Array, Transform]:
@@ -135,74 +115,3 @@ def dequantize(tensor: Array, spec: TensorSpec) -> Array:
         return tensor.astype(np.float32, copy=False)
     out: Array = (tensor.astype(np.float32) - spec.quant.zero_point) * spec.quant.scale
     return out
-
-
-def probabilities(output: Array, post: Postprocess) -> Array:
-    """Class scores as probabilities, one row per image."""
-    logits = output.reshape(output.shape[0], -1).astype(np.float32)
-    if not post.apply_softmax:
-        return logits
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    probs: Array = e / e.sum(axis=1, keepdims=True)
-    return probs
-
-
-def top_k(probs: Array, k: int) -> list[list[tuple[int, float]]]:
-    idx = np.argsort(-probs, axis=1)[:, :k]
-    return [[(int(i), float(row[i])) for i in ids] for row, ids in zip(probs, idx, strict=True)]
-
-
-def detections(output: Array, post: Postprocess, pre: Preprocess, tf: Transform) -> list[Detection]:
-    """YOLO-style rows (cx, cy, w, h, class scores…) for one image → NMS'd boxes in frame pixels."""
-    rows = output.reshape(-1, output.shape[-1]).astype(np.float32, copy=False)
-    scores = rows[:, 4:]
-    labels = scores.argmax(axis=1)
-    best = scores[np.arange(len(rows)), labels]
-    keep = best >= post.score_threshold
-    rows, labels, best = rows[keep], labels[keep], best[keep]  # copies: scaling below leaves the output alone
-    if post.box_units == "normalized":
-        rows[:, [0, 2]] *= pre.width
-        rows[:, [1, 3]] *= pre.height
-    boxes = np.stack([rows[:, 0] - rows[:, 2] / 2, rows[:, 1] - rows[:, 3] / 2,
-                      rows[:, 0] + rows[:, 2] / 2, rows[:, 1] + rows[:, 3] / 2], axis=1)
-    chosen = nms(boxes, best, labels, post.iou_threshold)[: post.max_detections]
-    return [Detection(int(labels[i]), float(best[i]), _to_frame(boxes[i], tf)) for i in chosen]
-
-
-IDENTITY = Transform(1.0, 1.0)
-
-
-def _to_frame(box: Array, tf: Transform) -> tuple[float, float, float, float]:
-    x1 = (box[0] - tf.pad_x) / tf.scale_x + tf.offset_x
-    y1 = (box[1] - tf.pad_y) / tf.scale_y + tf.offset_y
-    x2 = (box[2] - tf.pad_x) / tf.scale_x + tf.offset_x
-    y2 = (box[3] - tf.pad_y) / tf.scale_y + tf.offset_y
-    return float(x1), float(y1), float(x2), float(y2)
-
-
-def iou(box: Array, others: Array) -> Array:
-    x1 = np.maximum(box[0], others[:, 0])
-    y1 = np.maximum(box[1], others[:, 1])
-    x2 = np.minimum(box[2], others[:, 2])
-    y2 = np.minimum(box[3], others[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    out: Array = inter / np.maximum(area + areas - inter, 1e-9)
-    return out
-
-
-def nms(boxes: Array, scores: Array, labels: Array, threshold: float) -> list[int]:
-    """Greedy per-class non-maximum suppression; indices by descending score."""
-    order = list(np.argsort(-scores))
-    kept: list[int] = []
-    while order:
-        i = order.pop(0)
-        kept.append(int(i))
-        if not order:
-            break
-        rest = np.asarray(order)
-        overlap = iou(boxes[i], boxes[rest])
-        order = [int(j) for j, o in zip(rest, overlap, strict=True) if o < threshold or labels[j] != labels[i]]
-    return kept

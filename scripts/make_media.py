@@ -12,6 +12,12 @@ Idempotent: re-running with the same version is a no-op. Writes:
                   lfw_subset; faces 0-49 for calibration, 50-99 for validation) on real backgrounds, and
                   crops of the astronaut and cameraman photos
     video_faces_640x480.mp4   faces drifting over backgrounds
+    text_calib/, text_val/    scenes for the text detector: the real text photos (scikit-image's page and
+                  text) pasted at several scales on real backgrounds
+    textlines_calib/, textlines_val/   192x48 crops of the page photo's text lines, half of them upside down
+                  (for the text-orientation classifier; the name ends in _0 or _180)
+    video_text_640x480.mp4    the page drifting over backgrounds
+    facecrops_calib/, facecrops_val/   the LFW faces alone, jittered and scaled to 192x192 (face landmarks)
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-VERSION = 4
+VERSION = 7
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "motorcycle_right.png",
           "horse.png", "camera.png", "hubble_deep_field.jpg", "coins.png", "brick.png", "grass.png"]
 # Calibration and validation crops come from photos of things ImageNet knows: textures (brick, grass)
@@ -130,6 +136,72 @@ def write_face_video(photos: dict[str, np.ndarray], faces: np.ndarray, path: Pat
     writer.release()
 
 
+TEXT_PHOTOS = ["page.png", "text.png"]
+
+
+def text_photos() -> list[np.ndarray]:
+    import skimage.data
+
+    data_dir = Path(skimage.data.__file__).parent
+    return [cv2.imread(str(data_dir / name), cv2.IMREAD_COLOR) for name in TEXT_PHOTOS]
+
+
+def text_scene(photos: dict[str, np.ndarray], texts: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A 640x480 background with one or two real text photos pasted at 0.6-1.6x."""
+    scene = cv2.resize(augment(photos[BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]], rng, 480), (640, 480))
+    for _ in range(int(rng.integers(1, 3))):
+        text = texts[int(rng.integers(len(texts)))]
+        scale = rng.uniform(0.6, 1.6)
+        h, w = min(int(text.shape[0] * scale), 470), min(int(text.shape[1] * scale), 630)
+        patch = cv2.convertScaleAbs(cv2.resize(text, (w, h)), alpha=rng.uniform(0.85, 1.15), beta=rng.uniform(-15, 15))
+        y, x = int(rng.integers(0, 480 - h + 1)), int(rng.integers(0, 640 - w + 1))
+        scene[y : y + h, x : x + w] = patch
+    return scene
+
+
+def text_line(page: np.ndarray, rng: np.random.Generator, flip: bool) -> np.ndarray:
+    """A strip of the page photo around one or two text lines, 192x48, upside down when flip."""
+    h = int(rng.integers(22, 40))
+    y = int(rng.integers(38, 150 - h))  # the page's body text; above is the title, below the code sample
+    w = int(rng.integers(140, page.shape[1]))
+    x = int(rng.integers(0, page.shape[1] - w + 1))
+    strip = cv2.resize(page[y : y + h, x : x + w], (192, 48), interpolation=cv2.INTER_AREA)
+    return cv2.rotate(strip, cv2.ROTATE_180) if flip else strip
+
+
+def write_text_media(photos: dict[str, np.ndarray], out: Path) -> None:
+    texts = text_photos()
+    for folder, count, seed in (("text_calib", 96, 5), ("text_val", 64, 6)):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(seed)
+        for i in range(count):
+            cv2.imwrite(str(out / folder / f"{seed}_{i:04d}.jpg"), text_scene(photos, texts, rng))
+    for folder, count, seed in (("textlines_calib", 96, 7), ("textlines_val", 64, 8)):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(seed)
+        for i in range(count):
+            flip = i % 2 == 1
+            cv2.imwrite(str(out / folder / f"{seed}_{i:04d}_{180 if flip else 0}.png"), text_line(texts[0], rng, flip))
+    writer = cv2.VideoWriter(str(out / "video_text_640x480.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 15, (640, 480))
+    for i in range(90):
+        scene = cv2.resize(photos[BACKGROUNDS[(i // 15) % len(BACKGROUNDS)]], (640, 480))
+        x = 20 + 2 * (i % 15)
+        scene[120 : 120 + texts[0].shape[0], x : x + texts[0].shape[1]] = texts[0]
+        writer.write(scene)
+    writer.release()
+
+
+def write_face_crops(faces: np.ndarray, out: Path, count: int, seed: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        face = faces[i % len(faces)]
+        m = int(rng.integers(0, 4))
+        crop = face[m : 25 - int(rng.integers(0, 4)), m : 25 - int(rng.integers(0, 4))]
+        crop = cv2.convertScaleAbs(crop, alpha=rng.uniform(0.85, 1.15), beta=rng.uniform(-15, 15))
+        cv2.imwrite(str(out / f"{seed}_{i:04d}.png"), cv2.resize(crop, (192, 192), interpolation=cv2.INTER_CUBIC))
+
+
 def ensure_media(out: Path = DEFAULT_OUT) -> Path:
     stamp = out / "media.json"
     if stamp.is_file() and json.loads(stamp.read_text()).get("version") == VERSION:
@@ -149,6 +221,9 @@ def ensure_media(out: Path = DEFAULT_OUT) -> Path:
     write_face_scenes(photos, faces[:50], out / "faces_calib", 128, seed=3)
     write_face_scenes(photos, faces[50:], out / "faces_val", 96, seed=4)
     write_face_video(photos, faces, out / "video_faces_640x480.mp4", 6.0, 15)
+    write_text_media(photos, out)
+    write_face_crops(faces[:50], out / "facecrops_calib", 100, seed=9)
+    write_face_crops(faces[50:], out / "facecrops_val", 64, seed=10)
     stamp.write_text(json.dumps({"version": VERSION, "photos": sorted(photos)}))
     return out
 

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from runtimes.bundle import file_entry, open_bundle
-from runtimes.manifest import Artifact, Golden, Manifest, Postprocess, Preprocess, Source, TensorSpec
+from runtimes.manifest import Artifact, Golden, Manifest, Preprocess, Source, TensorSpec
+from runtimes.tasks import ClassifySpec
 
 SEED, CLASSES = 7, 5
 
@@ -40,8 +41,9 @@ def make(root: Path, artifacts: dict[str, dict[str, Any]]) -> Path:
     manifest = Manifest(name="fake", version=1, created="2026-01-01T00:00:00+00:00",
                         source=Source(filename="fake", sha256="0" * 64, format="onnx"), task="classify",
                         labels=[f"c{i}" for i in range(CLASSES)], preprocess=pre,
-                        postprocess=Postprocess(kind="softmax_topk"), artifacts=arts,
-                        golden=Golden(images="golden/images.npy", reference="golden/reference.npy", count=4),
+                        postprocess=ClassifySpec(output="y"), artifacts=arts,
+                        golden=Golden(images="golden/images.npy", reference="golden/reference.npy", count=4,
+                                      outputs=["y"]),
                         files=files)
     (root / "manifest.json").write_text(manifest.model_dump_json(indent=2))
     open_bundle(root)  # self-check

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.store import Store
+from agent.store import Store, UpdateRecord
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
@@ -28,7 +28,7 @@ def test_prune_and_discard_spare_what_another_model_serves(tmp_path: Path) -> No
     for digest in (A, B, C):
         _bundle(default, digest)
     faces.commit(B)
-    faces.set_state(digest=C, phase="fetching")  # the faces model is fetching C
+    faces.set_state(UpdateRecord(digest=C, phase="fetching"))  # the faces model is fetching C
     default.commit(A)
     default.prune()
     assert {p.name for p in (tmp_path / "bundles").iterdir()} == {A, B, C}

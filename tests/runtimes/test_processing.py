@@ -2,8 +2,11 @@ import numpy as np
 import pytest
 
 from runtimes.errors import ProcessingError
-from runtimes.manifest import Postprocess, Preprocess, Quantization, TensorSpec
-from runtimes.processing import detections, nms, probabilities, resize_frame, to_input, top_k
+from runtimes.geometry import IDENTITY, nms
+from runtimes.manifest import Preprocess, Quantization, TensorSpec
+from runtimes.processing import resize_frame, to_input
+from runtimes.tasks import ClassifySpec
+from runtimes.tasks.formats import Yolov8Spec
 
 PRE = Preprocess(height=4, width=6, resize="stretch", mean=[127] * 3, std=[128] * 3)
 
@@ -43,7 +46,8 @@ def test_letterbox_maps_boxes_back_to_the_frame() -> None:
     _, tf = resize_frame(frame, pre)
     # A box covering the whole letterboxed content maps to the whole frame.
     row = np.array([[[50, 50, 100, 25, 0.9]]], np.float32)
-    dets = detections(row, Postprocess(kind="detect", score_threshold=0.5), pre, tf)
+    spec = Yolov8Spec(output="y", layout="rows", score_threshold=0.5)
+    dets = spec.decode({"y": row}, 0, (100, 100), tf, ["thing"]).detections
     assert len(dets) == 1
     assert np.allclose(dets[0].box, (0, 0, 200, 50), atol=1)
 
@@ -52,7 +56,8 @@ def test_normalized_rows_scale_to_the_input() -> None:
     pre = Preprocess(height=100, width=100, resize="letterbox")
     _, tf = resize_frame(np.zeros((50, 200, 3), np.uint8), pre)
     row = np.array([[[0.5, 0.5, 1.0, 0.25, 0.9]]], np.float32)
-    dets = detections(row, Postprocess(kind="detect", score_threshold=0.5, box_units="normalized"), pre, tf)
+    spec = Yolov8Spec(output="y", layout="rows", score_threshold=0.5, box_units="normalized")
+    dets = spec.decode({"y": row}, 0, (100, 100), tf, []).detections
     assert np.allclose(dets[0].box, (0, 0, 200, 50), atol=1)
 
 
@@ -69,6 +74,8 @@ def test_nms_keeps_best_per_class() -> None:
 
 
 def test_softmax_topk() -> None:
-    probs = probabilities(np.array([[1.0, 3.0, 2.0]]), Postprocess(kind="softmax_topk"))
+    spec = ClassifySpec(output="y", top_k=2)
+    probs = spec.probabilities({"y": np.array([[1.0, 3.0, 2.0]])})
     assert np.isclose(probs.sum(), 1.0)
-    assert [i for i, _ in top_k(probs, 2)[0]] == [1, 2]
+    top = spec.decode({"y": np.array([[1.0, 3.0, 2.0]])}, 0, (1, 1), IDENTITY, ["a", "b", "c"]).top
+    assert [name for name, _ in top] == ["b", "c"]
