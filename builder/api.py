@@ -53,6 +53,8 @@ class BuildRequest:
     # Any task: the minimum of the task's first measure for INT8 and for FP16 artifacts.
     min_agreement: float | None = None
     min_agreement_fp16: float | None = None
+    # Seconds each INT8 target may spend keeping layers in float to meet its gate (0: no recovery).
+    recovery_budget_s: float = 240.0
     strict: bool = False
     force: bool = False
 

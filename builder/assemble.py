@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,12 +50,13 @@ class TargetResult:
     evaluation: Evaluation | None = None
     bytes: int | None = None
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Accuracy recovery, where it ran: layers kept in float, agreement and latency before and after.
+    recovery: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         agreement = self.evaluation.agreement.as_dict() if self.evaluation else None
         return {"target": self.target, "status": self.status, "reason": self.reason, "seconds": self.seconds,
-                "bytes": self.bytes, "agreement": agreement}
+                "bytes": self.bytes, "agreement": agreement, "recovery": self.recovery}
 
     def report_row(self) -> dict[str, Any]:
         ev = self.evaluation

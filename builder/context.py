@@ -23,6 +23,8 @@ class BuildContext:
     workdir: Path
     progress: Callable[[str], None]
     _static: Path | None = None
+    # What a target's recovery measured once and reuses across attempts (e.g. the ranked nodes).
+    memo: dict[str, list[str]] = field(default_factory=dict)
 
     def calib_tensors(self, spec: TensorSpec | None = None) -> Array:
         """The calibration set as float inputs in the source graph's layout."""
@@ -50,3 +52,4 @@ class TargetOutput:
     outputs: list[TensorSpec]
     requires: Requirements = field(default_factory=Requirements)
     settings: dict[str, Any] = field(default_factory=dict)
+    kept_float: list[str] = field(default_factory=list)  # layers accuracy recovery left unquantised

@@ -49,16 +49,17 @@ class _Reader:
         return next(self._items, None)
 
 
-def quantize_qdq(ctx: BuildContext, src: Path, dst: Path, symmetric: bool, exclude: list[str] | None = None) -> None:
+def quantize_qdq(ctx: BuildContext, src: Path, dst: Path, symmetric: bool, exclude: list[str] | None = None) -> Path:
     """Static QDQ with per-channel weights. Symmetric int8 activations for TensorRT; uint8 otherwise
     (u8 activations with s8 weights run 1.7x faster than s8/s8 on x86 for the same accuracy).
-    `exclude`: nodes kept in float besides the float tail (accuracy recovery)."""
+    `exclude`: nodes kept in float besides the float tail (accuracy recovery). Returns the float graph that
+    was quantised (in the work directory), whose node names `exclude` uses."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    prepped = dst.with_suffix(".prep.onnx")
-    quant_pre_process(str(at_least_opset_13(src, dst.with_suffix(".op13.onnx"))), str(prepped),
-                      skip_symbolic_shape=True)
+    prepped = ctx.workdir / f"{dst.parent.name}-{dst.stem}.prep.onnx"
+    op13 = ctx.workdir / f"{dst.parent.name}-{dst.stem}.op13.onnx"
+    quant_pre_process(str(at_least_opset_13(src, op13)), str(prepped), skip_symbolic_shape=True)
     tensors = ctx.calib_tensors()
     count = calibration_count(prepped, len(tensors))
     if count < len(tensors):
@@ -70,8 +71,7 @@ def quantize_qdq(ctx: BuildContext, src: Path, dst: Path, symmetric: bool, exclu
         calibrate_method=CalibrationMethod.Percentile,
         extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
     )
-    prepped.unlink(missing_ok=True)
-    dst.with_suffix(".op13.onnx").unlink(missing_ok=True)
+    return prepped
 
 
 # ONNX Runtime's calibrator keeps every intermediate tensor of every calibration image in memory before it
@@ -142,12 +142,33 @@ def float_tail(path: Path) -> list[str]:
 
 
 def onnx_int8(ctx: BuildContext, out: Path) -> TargetOutput:
+    return _onnx_int8(ctx, out, [])
+
+
+def onnx_int8_recover(ctx: BuildContext, out: Path, attempt: int) -> TargetOutput | None:
+    """Attempt n keeps the 2^n nodes that lose the most SQNR in float (at most a quarter of the graph)."""
+    from .sensitivity import ranked_nodes
+
+    path = out / "onnx-int8" / "model.onnx"
+    if "onnx-int8" not in ctx.memo:
+        ctx.progress("measuring per-node quantisation loss")
+        prepped = ctx.workdir / "onnx-int8-model.prep.onnx"
+        ctx.memo["onnx-int8"] = [n for n, _ in ranked_nodes(prepped, path, ctx.calib_tensors(), ctx.workdir)]
+    ranked = ctx.memo["onnx-int8"]
+    count = 2**attempt
+    if count > max(1, len(ranked) // 4):
+        return None
+    return _onnx_int8(ctx, out, ranked[:count])
+
+
+def _onnx_int8(ctx: BuildContext, out: Path, keep_float: list[str]) -> TargetOutput:
     path = out / "onnx-int8" / "model.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
-    ctx.progress("quantising (static QDQ, per-channel, u8 activations)")
-    quantize_qdq(ctx, ctx.source, path, symmetric=False)
+    ctx.progress("quantising (static QDQ, per-channel, u8 activations)" if not keep_float else
+                 f"quantising with {len(keep_float)} node(s) kept in float")
+    quantize_qdq(ctx, ctx.source, path, symmetric=False, exclude=keep_float)
     return TargetOutput([rel(out, path)], [ctx.info.input.model_copy(update={"dtype": "float32"})],
-                        ctx.info.outputs, Requirements(packages={"onnxruntime": ORT_MIN}))
+                        ctx.info.outputs, Requirements(packages={"onnxruntime": ORT_MIN}), kept_float=keep_float)
 
 
 def rel(root: Path, path: Path) -> str:

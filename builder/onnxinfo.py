@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runtimes.manifest import DType, Layout, TensorSpec
 
@@ -136,9 +138,15 @@ def make_static(src: Path, dst: Path, info: OnnxInfo) -> Path:
     import onnxslim
 
     fixed = _with_input_dims(src, dst, info.input.name, [1, *info.input.shape[1:]])
-    model = onnxslim.slim(onnx.load(str(fixed)))
-    onnx.save(model, str(dst))
+    onnx.save(_tf_safe_names(onnxslim.slim(onnx.load(str(fixed)))), str(dst))
     return dst
+
+
+def _tf_safe_names(model: Any) -> Any:
+    """TensorFlow (onnx2tf) takes node names as scope names: 'Softmax@0' from a Paddle export is refused."""
+    for node in model.graph.node:
+        node.name = re.sub(r"[^A-Za-z0-9_.\\/>-]", "_", node.name)
+    return model
 
 
 def nchw_input(src: Path, dst: Path, info: OnnxInfo) -> Path:
@@ -159,5 +167,5 @@ def nchw_input(src: Path, dst: Path, info: OnnxInfo) -> Path:
         node.input[:] = [inner if name == info.input.name else name for name in node.input]
     g.node.insert(0, helper.make_node("Transpose", [info.input.name], [inner], perm=[0, 2, 3, 1]))
     old.CopyFrom(helper.make_tensor_value_info(info.input.name, old.type.tensor_type.elem_type, [n, c, h, w]))
-    onnx.save(onnxslim.slim(model), str(dst))
+    onnx.save(_tf_safe_names(onnxslim.slim(model)), str(dst))
     return dst

@@ -6,7 +6,9 @@ import logging
 import shutil
 import time
 import traceback
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -15,7 +17,8 @@ from runtimes.metrics import Agreement
 from runtimes.tasks import Postprocess
 
 from .assemble import Assembly, TargetResult, artifact_bytes
-from .evaluate import evaluate
+from .context import BuildContext, TargetOutput
+from .evaluate import Evaluation, evaluate
 from .targets import TargetDef
 
 if TYPE_CHECKING:
@@ -42,10 +45,7 @@ def run_target(target: TargetDef, asm: Assembly, req: BuildRequest, console: Con
 
 def _build_and_check(target: TargetDef, asm: Assembly, req: BuildRequest) -> TargetResult:
     try:
-        out = target.build(asm.ctx, asm.root)
-        artifact = Artifact(target=target.name, runtime=target.runtime, precision=target.precision,
-                            files=out.files, inputs=out.inputs, outputs=out.outputs, requires=out.requires,
-                            settings=out.settings)
+        artifact, _ = _build(target, asm, target.build(asm.ctx, asm.root))
     except Exception as exc:  # one failing target never stops the others
         log.debug("%s failed:\n%s", target.name, traceback.format_exc())
         _remove(asm, target.name)
@@ -56,12 +56,65 @@ def _build_and_check(target: TargetDef, asm: Assembly, req: BuildRequest) -> Tar
     except Exception as exc:
         _remove(asm, target.name)
         return TargetResult(target.name, "failed", f"built, but could not run: {_first_line(exc)}")
-    size = artifact_bytes(asm.root, artifact)
     reason = _gate(target.precision, evaluation.agreement, req, asm.post)
+    if reason and target.recover is not None and req.recovery_budget_s > 0:
+        return _recover(target, asm, req, (artifact, evaluation), reason, target.recover)
+    return _result(target, asm, artifact, evaluation, reason)
+
+
+def _build(target: TargetDef, asm: Assembly, out: TargetOutput) -> tuple[Artifact, list[str]]:
+    artifact = Artifact(target=target.name, runtime=target.runtime, precision=target.precision,
+                        files=out.files, inputs=out.inputs, outputs=out.outputs, requires=out.requires,
+                        settings=out.settings)
+    return artifact, out.kept_float
+
+
+def _result(target: TargetDef, asm: Assembly, artifact: Artifact, evaluation: Evaluation, reason: str | None,
+            recovery: dict[str, Any] | None = None) -> TargetResult:
+    size = artifact_bytes(asm.root, artifact)
     if reason:
         _remove(asm, target.name)
-        return TargetResult(target.name, "rejected", reason, evaluation=evaluation, bytes=size)
-    return TargetResult(target.name, "ok", None, artifact=artifact, evaluation=evaluation, bytes=size)
+        return TargetResult(target.name, "rejected", reason, evaluation=evaluation, bytes=size, recovery=recovery)
+    return TargetResult(target.name, "ok", None, artifact=artifact, evaluation=evaluation, bytes=size,
+                        recovery=recovery)
+
+
+def _recover(target: TargetDef, asm: Assembly, req: BuildRequest, first: tuple[Artifact, Evaluation], reason: str,
+             recover: Callable[[BuildContext, Path, int], TargetOutput | None]) -> TargetResult:
+    """Rebuild with more of the graph in float until the gate passes, the options or the time budget end."""
+    started, attempt = time.monotonic(), 0
+    best: tuple[Artifact, Evaluation, list[str]] = (*first, [])
+    while time.monotonic() - started < req.recovery_budget_s:
+        try:
+            out = recover(asm.ctx, asm.root, attempt)
+            if out is None:
+                break
+            artifact, kept = _build(target, asm, out)
+            evaluation = evaluate(target, artifact, asm.root, asm.ctx.pre, asm.post, asm.val, asm.reference)
+        except Exception as exc:  # a failed attempt ends recovery, not the build
+            log.info("%s recovery attempt %d failed: %s", target.name, attempt, _first_line(exc))
+            break
+        attempt += 1
+        best = (artifact, evaluation, kept)
+        if _gate(target.precision, evaluation.agreement, req, asm.post) is None:
+            return _result(target, asm, artifact, evaluation, None, _recovery(first[1], best, started, attempt))
+    artifact, evaluation, kept = best
+    if not kept:
+        return _result(target, asm, artifact, evaluation, f"{reason}; recovery found no layer to keep in float")
+    info = _recovery(first[1], best, started, attempt)
+    final = _gate(target.precision, evaluation.agreement, req, asm.post)
+    names = ", ".join(kept[:8]) + (", …" if len(kept) > 8 else "")
+    why = f"{final} with {len(kept)} layer(s) kept in float ({names}) after {info['seconds']:.0f} s of recovery " \
+          f"(before: {reason})"
+    return _result(target, asm, artifact, evaluation, why, info)
+
+
+def _recovery(first: Evaluation, best: tuple[Artifact, Evaluation, list[str]], started: float,
+              attempts: int) -> dict[str, Any]:
+    _, evaluation, kept = best
+    return {"kept_float": kept, "attempts": attempts, "seconds": round(time.monotonic() - started, 1),
+            "agreement_before": first.agreement.as_dict(), "agreement_after": evaluation.agreement.as_dict(),
+            "latency_ms_before": round(first.latency_ms, 3), "latency_ms_after": round(evaluation.latency_ms, 3)}
 
 
 def _gate(precision: str, agreed: Agreement, req: BuildRequest, post: Postprocess) -> str | None:

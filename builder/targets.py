@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import BuildContext, TargetOutput
-from .convert_onnx import onnx_fp32, onnx_int8
+from .convert_onnx import onnx_fp32, onnx_int8, onnx_int8_recover
 from .convert_openvino import openvino_fp16, openvino_int8
 from .convert_tensorrt import tensorrt_recipe
 from .convert_tflite import tflite_int8
@@ -26,11 +26,13 @@ class TargetDef:
     check_runtime: str
     check_options: dict[str, Any]
     check_file: int = 0
+    # Accuracy recovery: attempt n builds the artifact with more of it kept in float; None when out of options.
+    recover: Callable[[BuildContext, Path, int], TargetOutput | None] | None = None
 
 
 TARGETS: dict[str, TargetDef] = {t.name: t for t in [
     TargetDef("onnx-fp32", "onnxruntime", "fp32", onnx_fp32, "onnxruntime", {}),
-    TargetDef("onnx-int8", "onnxruntime", "int8", onnx_int8, "onnxruntime", {}),
+    TargetDef("onnx-int8", "onnxruntime", "int8", onnx_int8, "onnxruntime", {}, recover=onnx_int8_recover),
     # f32 hint on the FP16 IR: the CPU runs f32 compute on fp16-stored weights, which is what we gate.
     TargetDef("openvino-fp16", "openvino", "fp16", openvino_fp16, "openvino", {"precision": "f32"}),
     TargetDef("openvino-int8", "openvino", "int8", openvino_int8, "openvino", {}),

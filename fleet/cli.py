@@ -148,6 +148,8 @@ def build(
     min_agreement: Annotated[float | None, typer.Option(help="Any task: minimum of its first measure for INT8 "
                                                         "artifacts (docs/build.md).")] = None,
     min_agreement_fp16: Annotated[float | None, typer.Option(help="Any task: the same for FP16.")] = None,
+    recovery_budget: Annotated[float, typer.Option(help="Seconds an INT8 target below its gate may spend "
+                                                   "keeping its most sensitive layers in float (0: off).")] = 240.0,
     strict: Annotated[bool, typer.Option(help="Fail the build when any target fails or is rejected.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty --out.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
@@ -160,7 +162,8 @@ def build(
         model=model, calib=calib, val=val, out=out, targets=targets, name=name, version=version, labels=labels,
         task=task, preprocess=preprocess, postprocess=postprocess, input_name=input_name,
         input_shapes=input_shape or [], min_top1=min_top1, min_top5=min_top5, min_top1_fp16=min_top1_fp16,
-        min_agreement=min_agreement, min_agreement_fp16=min_agreement_fp16, strict=strict, force=force)
+        min_agreement=min_agreement, min_agreement_fp16=min_agreement_fp16, recovery_budget_s=recovery_budget,
+        strict=strict, force=force)
     try:
         with stdout_to_stderr():
             summary = api.build(request, console=err)
