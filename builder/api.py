@@ -16,15 +16,17 @@ from rich.console import Console
 
 from fleet import keys
 from runtimes.bundle import sha256_file
-from runtimes.tasks import Postprocess
+from runtimes.manifest import Preprocess
+from runtimes.processing import to_input
+from runtimes.tasks import Outputs, Postprocess
 
 from . import data, spec
 from .assemble import Assembly, TargetResult, write_bundle
-from .context import BuildContext
+from .context import BuildContext, Judge
 from .errors import BuildFailed, OutputError
 from .evaluate import choose_golden, reference_outputs
 from .inputs import to_onnx
-from .onnxinfo import fix_shapes, inspect, parse_shapes
+from .onnxinfo import OnnxInfo, fix_shapes, inspect, parse_shapes
 from .run_targets import run_target
 from .targets import parse_targets
 
@@ -122,13 +124,23 @@ def _prepare(req: BuildRequest, work: Path, staging: Path, console: Console) -> 
         labels = spec.labels(req.labels, side, spec.class_count(post, info))
         calib, val = _image_sets(req, pre)
         reference = reference_outputs(source, pre, info.input, val.images)
-    ctx = BuildContext(source, info, pre, calib.images, work, lambda m: log.info("%s", m))
+    ctx = BuildContext(source, info, pre, calib.images, work, lambda m: log.info("%s", m),
+                       judge=_judge(req, post, pre, info, val.images, reference))
     golden = choose_golden(reference, post, (pre.height, pre.width))
     return Assembly(
         ctx=ctx, root=staging, name=req.name or side.get("name") or req.model.stem, version=req.version,
         source_name=req.model.name, source_sha256=_source_digest(req.model, source), source_format=fmt,
         task=post.kind, labels=labels, post=post, val=val.images, reference=reference,
         golden=golden, started=datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def _judge(req: BuildRequest, post: Postprocess, pre: Preprocess, info: OnnxInfo, images: Any,
+           reference: Outputs) -> Judge:
+    primary = post.measures[0].key
+    size = (pre.height, pre.width)
+    floor = req.gate(post, "int8").get(primary, 1.0)
+    return Judge(to_input(images, pre, info.input.model_copy(update={"dtype": "float32"})),
+                 lambda outputs: post.agreement(reference, outputs, size)[primary], max(0.0, 1.0 - floor))
 
 
 def _image_sets(req: BuildRequest, pre: Any) -> tuple[data.ImageSet, data.ImageSet]:

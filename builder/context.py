@@ -14,6 +14,16 @@ from runtimes.tasks import Outputs
 from .onnxinfo import OnnxInfo, make_static
 
 
+@dataclass(frozen=True)
+class Judge:
+    """How accuracy recovery scores a candidate: the task's first measure of its outputs on the validation
+    images against FP32, and the largest drop the gate allows."""
+
+    inputs: Array  # the validation images as float inputs of the source graph
+    score: Callable[[Outputs], float]
+    max_drop: float
+
+
 @dataclass
 class BuildContext:
     source: Path
@@ -25,6 +35,7 @@ class BuildContext:
     _static: Path | None = None
     # What a target's recovery measured once and reuses across attempts (e.g. the ranked nodes).
     memo: dict[str, list[str]] = field(default_factory=dict)
+    judge: Judge | None = None
 
     def calib_tensors(self, spec: TensorSpec | None = None) -> Array:
         """The calibration set as float inputs in the source graph's layout."""

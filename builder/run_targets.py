@@ -95,9 +95,11 @@ def _recover(target: TargetDef, asm: Assembly, req: BuildRequest, first: tuple[A
             log.info("%s recovery attempt %d failed: %s", target.name, attempt, _first_line(exc))
             break
         attempt += 1
-        best = (artifact, evaluation, kept)
         if _gate(target.precision, evaluation.agreement, req, asm.post) is None:
-            return _result(target, asm, artifact, evaluation, None, _recovery(first[1], best, started, attempt))
+            return _result(target, asm, artifact, evaluation, None,
+                           _recovery(first[1], (artifact, evaluation, kept), started, attempt))
+        if not best[2] or evaluation.agreement.primary[1] > best[1].agreement.primary[1]:
+            best = (artifact, evaluation, kept)
     artifact, evaluation, kept = best
     if not kept:
         return _result(target, asm, artifact, evaluation, f"{reason}; recovery found no layer to keep in float")

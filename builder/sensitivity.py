@@ -16,6 +16,9 @@ from runtimes.processing import Array
 from .onnxrun import session
 
 IMAGES = 4
+# Keeping a weighted node in float removes the quantisation of its weights and its input; other nodes only
+# move where an activation is quantised.
+WEIGHTED = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 
 
 def ranked_nodes(float_path: Path, qdq_path: Path, tensors: Array, work: Path) -> list[tuple[str, float]]:
@@ -28,10 +31,16 @@ def ranked_nodes(float_path: Path, qdq_path: Path, tensors: Array, work: Path) -
     nodes = [(n.name, [i for i in n.input if i in floats and i not in inits], n.output[0]) for n in model.graph.node
              if n.output and n.output[0] in floats]
     names = sorted({t for _, ins, out in nodes for t in (*ins, out)} - {i.name for i in model.graph.input})
+    weighted = {n.name for n in model.graph.node if n.op_type in WEIGHTED}
     sqnr = _sqnr(_expose(float_path, names, work / "float.all.onnx"), _expose(qdq_path, names, work / "qdq.all.onnx"),
                  tensors[:IMAGES], names)
-    drops = [(name, min((sqnr.get(i, 100.0) for i in ins), default=100.0) - sqnr.get(out, 100.0))
-             for name, ins, out in nodes if name]
+    graph_inputs = {i.name for i in model.graph.input}
+    drops = []
+    for name, ins, out in nodes:
+        measured = [sqnr[i] for i in ins if i in sqnr] + [100.0 for i in ins if i in graph_inputs]
+        # Only weighted nodes whose tensors both graphs still carry (QDQ folds a Relu after a Conv away).
+        if name and name in weighted and out in sqnr and len(measured) == len(ins):
+            drops.append((name, min(measured, default=100.0) - sqnr[out]))
     return sorted(drops, key=lambda d: -d[1])
 
 

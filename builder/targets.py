@@ -9,7 +9,7 @@ from typing import Any
 
 from .context import BuildContext, TargetOutput
 from .convert_onnx import onnx_fp32, onnx_int8, onnx_int8_recover
-from .convert_openvino import openvino_fp16, openvino_int8
+from .convert_openvino import openvino_fp16, openvino_int8, openvino_int8_recover
 from .convert_tensorrt import tensorrt_recipe
 from .convert_tflite import tflite_int8
 from .errors import BuilderError
@@ -35,7 +35,7 @@ TARGETS: dict[str, TargetDef] = {t.name: t for t in [
     TargetDef("onnx-int8", "onnxruntime", "int8", onnx_int8, "onnxruntime", {}, recover=onnx_int8_recover),
     # f32 hint on the FP16 IR: the CPU runs f32 compute on fp16-stored weights, which is what we gate.
     TargetDef("openvino-fp16", "openvino", "fp16", openvino_fp16, "openvino", {"precision": "f32"}),
-    TargetDef("openvino-int8", "openvino", "int8", openvino_int8, "openvino", {}),
+    TargetDef("openvino-int8", "openvino", "int8", openvino_int8, "openvino", {}, recover=openvino_int8_recover),
     TargetDef("tflite-int8", "tflite", "int8", tflite_int8, "tflite", {}),
     TargetDef("tensorrt", "tensorrt", "fp16", tensorrt_recipe, "onnxruntime", {}, check_file=1),
 ]}
