@@ -34,7 +34,7 @@ def face_bundle() -> Path:
     out = ROOT / "out" / "bench-faces"
     if not (out / "manifest.json").is_file():
         media = ensure_media()
-        build(BuildRequest(model=ROOT / "assets/models/blazeface_short.onnx", calib=media / "faces_calib",
+        build(BuildRequest(model=ROOT / "assets/models/face_detection_short_range.tflite", calib=media / "faces_calib",
                            val=media / "faces_val", out=out, targets="onnx-fp32,onnx-int8,openvino-int8", force=True))
     return out
 

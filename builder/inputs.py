@@ -80,11 +80,24 @@ def _from_tensorflow(path: Path, fmt: str, out: Path) -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not out.is_file():
             raise ModelInputError(f"{path}: tf2onnx cannot convert this {fmt} model: {_tf2onnx_cause(proc.stderr)}")
+        _refuse_custom_ops(path, out)
         problem = _loads(out)
         if not problem:
             return
     raise ModelInputError(f"{path}: converted by tf2onnx, but ONNX Runtime cannot run it at opsets "
                           f"{', '.join(map(str, OPSETS))}: {problem}")
+
+
+def _refuse_custom_ops(model: Path, converted: Path) -> None:
+    """tf2onnx passes ops it cannot map through as TFL_<name> or with a custom domain: no runtime runs them."""
+    import onnx
+
+    graph = onnx.load(str(converted), load_external_data=False).graph
+    custom = sorted({n.op_type.removeprefix("TFL_") for n in graph.node
+                     if n.op_type.startswith("TFL_") or n.domain not in ("", "ai.onnx", "ai.onnx.ml")})
+    if custom:
+        raise ModelInputError(f"{model}: custom op {', '.join(custom)} has no ONNX equivalent (tf2onnx left it "
+                              "unconverted), so no edgectl runtime can run this model")
 
 
 def _loads(path: Path) -> str:

@@ -15,7 +15,11 @@ from tests.broker import Broker, free_port
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "assets" / "models" / "efficientnet_lite0.onnx"
 LABELS = ROOT / "assets" / "models" / "imagenet_labels.txt"
-DETECTOR = ROOT / "assets" / "models" / "blazeface_short.onnx"
+MODELS = ROOT / "assets" / "models"
+DETECTOR = MODELS / "face_detection_short_range.tflite"  # BlazeFace as MediaPipe ships it (ssd_anchors)
+TEXT_DETECTOR = MODELS / "ppocr_v4_det.onnx"  # Paddle2ONNX, dynamic H/W, segment
+TEXT_ORIENTATION = MODELS / "ppocr_mobile_v2_cls.onnx"  # Paddle2ONNX, opset 11, classify (softmax inside)
+FACE_MESH = MODELS / "face_landmark.tflite"  # TFLite, two outputs, raw
 
 
 def _load_media_script() -> object:
@@ -70,13 +74,15 @@ def recorder(own_broker: Broker) -> Iterator[object]:
     rec.close()
 
 
-def _build(out: Path, model: Path, media: Path, data: str, targets: str, version: int = 1) -> Path:
-    """A real signed bundle; `data` names the calibration and validation photo folders (calib/val, faces_…)."""
+def _build(out: Path, model: Path, media: Path, data: str, targets: str, version: int = 1,
+           recovery_budget_s: float = 240.0) -> Path:
+    """A real signed bundle; `data` names the calibration and validation photo folders (calib/val, faces_…).
+    Each model is built from its file and its sidecar alone, as a user would."""
     from builder.api import BuildRequest, build
 
     prefix = f"{data}_" if data else ""
     build(BuildRequest(model=model, calib=media / f"{prefix}calib", val=media / f"{prefix}val", out=out,
-                       targets=targets, version=version))
+                       targets=targets, version=version, recovery_budget_s=recovery_budget_s))
     return out
 
 
@@ -105,6 +111,28 @@ def face_bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
     """The real BlazeFace detector: FP32, both INT8 paths and FP16 (TFLite when its toolchain is there)."""
     targets = _with_tflite("onnx-fp32,onnx-int8,openvino-fp16,openvino-int8")
     return _build(tmp_path_factory.mktemp("faces") / "blazeface", DETECTOR, media, "faces", targets)
+
+
+@pytest.fixture(scope="session")
+def text_bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
+    """The PP-OCRv4 text detector (segment, dynamic H/W fixed by its sidecar's input_shape)."""
+    targets = "onnx-fp32,onnx-int8,openvino-fp16,openvino-int8"
+    return _build(tmp_path_factory.mktemp("text") / "ppocr-det", TEXT_DETECTOR, media, "text", targets,
+                  recovery_budget_s=60)
+
+
+@pytest.fixture(scope="session")
+def orientation_bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
+    """The PP-OCR text-line orientation classifier (opset 11, ends in a softmax)."""
+    targets = _with_tflite("onnx-fp32,onnx-int8,openvino-fp16,openvino-int8")
+    return _build(tmp_path_factory.mktemp("orient") / "ppocr-cls", TEXT_ORIENTATION, media, "textlines", targets)
+
+
+@pytest.fixture(scope="session")
+def mesh_bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
+    """MediaPipe's face mesh (raw: two outputs, matched by name and layout on every artifact)."""
+    targets = _with_tflite("onnx-fp32,onnx-int8,openvino-fp16,openvino-int8")
+    return _build(tmp_path_factory.mktemp("mesh") / "face-mesh", FACE_MESH, media, "facecrops", targets)
 
 
 @pytest.fixture(scope="session")

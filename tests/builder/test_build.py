@@ -12,7 +12,6 @@ from builder.api import BuildRequest, build
 from builder.errors import CalibrationError, ModelInputError, OutputError
 from fleet import toolchain
 from runtimes.bundle import open_bundle
-from runtimes.manifest import default_tolerances
 from runtimes.model import LoadedModel, golden_agreement, golden_failure
 from tests.builder.models import small_cnn
 from tests.conftest import MODEL
@@ -37,10 +36,9 @@ def test_artifact_round_trip_through_its_runtime(bundle: Path, target: str) -> N
     art = b.manifest.artifact(target)
     model = LoadedModel.load(b.manifest.preprocess, b.manifest.postprocess, art, b.artifact_files(art),
                              art.runtime, {"precision": "f32"} if art.runtime == "openvino" else {})
-    images = np.load(bundle / b.manifest.golden.images)
-    reference = np.load(bundle / b.manifest.golden.reference)
+    images, reference = b.golden()
     agreement = golden_agreement(model, images, reference)
-    assert golden_failure(agreement, default_tolerances()[art.precision]) is None, agreement
+    assert golden_failure(agreement, b.manifest.tolerance(art.precision)) is None, agreement
 
 
 def test_int8_agreement_meets_the_goal(bundle: Path) -> None:

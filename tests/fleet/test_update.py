@@ -92,8 +92,9 @@ def test_golden_failure_on_the_device_is_refused(own_broker: Broker, recorder: R
 
     bad = tmp_path / "bad"
     shutil.copytree(bundle_v2, bad)
-    ref = np.load(bad / "golden" / "reference.npy")
-    np.save(bad / "golden" / "reference.npy", ref[:, ::-1].copy())  # the device will disagree with this
+    with np.load(bad / "golden" / "reference.npz") as npz:
+        ref = [npz[k] for k in npz.files]
+    np.savez(bad / "golden" / "reference.npz", ref[0][:, ::-1].copy())  # the device will disagree with this
     resign(bad, keys.load())
     agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u4", env=FAST)
     try:

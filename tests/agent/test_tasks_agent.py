@@ -1,0 +1,83 @@
+"""The agent serves every task: a real agent process on a camera of one still photo per model, its results
+compared with the FP32 model's answer on the same decoded frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from runtimes.bundle import open_bundle
+from runtimes.model import LoadedModel
+from runtimes.tasks import Answer
+from tests.broker import Broker
+from tests.mqtt_helpers import FAST, Recorder, start_agent
+
+pytestmark = pytest.mark.slow
+CASES = {  # bundle fixture: the photo folder its still camera shows
+    "face_bundle": "faces_val", "text_bundle": "text_val", "mesh_bundle": "facecrops_val",
+    "orientation_bundle": "textlines_val"}
+
+
+def _still_video(photo: Path, out: Path) -> np.ndarray:
+    """A 2-second video of one photo at 640x480 (the codec's own rendering is what both sides see)."""
+    frame = cv2.resize(cv2.imread(str(photo)), (640, 480))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 15, (640, 480))
+    for _ in range(30):
+        writer.write(frame)
+    writer.release()
+    cap = cv2.VideoCapture(str(out))
+    ok, decoded = cap.read()
+    cap.release()
+    assert ok
+    return np.asarray(decoded)
+
+
+def _fp32_answer(bundle: Path, frame: np.ndarray) -> Answer:
+    b = open_bundle(bundle, allow_unsigned=True)
+    art = b.manifest.artifact("onnx-fp32")
+    model = LoadedModel.load(b.manifest.preprocess, b.manifest.postprocess, art, b.artifact_files(art),
+                             "onnxruntime", {})
+    try:
+        outputs, tf = model.infer_frame(frame)
+        return model.post.decode(outputs, 0, model.size, tf, b.manifest.labels)
+    finally:
+        model.close()
+
+
+def _matches(task: str, got: dict[str, object], want: dict[str, object]) -> None:
+    if task == "classify":
+        assert got["top"][0][0] == want["top"][0][0], (got, want)  # type: ignore[index]
+    elif task == "detect":
+        assert len(got["detections"]) == len(want["detections"]), (got, want)  # type: ignore[arg-type]
+        for g, w in zip(got["detections"], want["detections"], strict=True):  # type: ignore[call-overload]
+            assert g["label"] == w["label"] and np.allclose(g["box"], w["box"], atol=12), (g, w)
+            assert len(g["keypoints"]) == len(w["keypoints"])
+    elif task == "segment":
+        for label, share in want["coverage"].items():  # type: ignore[attr-defined]
+            assert abs(got["coverage"].get(label, 0.0) - share) < 0.05, (got, want)  # type: ignore[attr-defined]
+    else:
+        for g, w in zip(got["outputs"], want["outputs"], strict=True):  # type: ignore[call-overload]
+            assert g["name"] == w["name"] and g["shape"] == w["shape"]
+            assert abs(g["mean"] - w["mean"]) <= 0.1 * max(1.0, abs(w["max"] - w["min"])), (g, w)
+
+
+@pytest.mark.parametrize("fixture", list(CASES))
+def test_agent_serves_the_task(fixture: str, request: pytest.FixtureRequest, own_broker: Broker,
+                               recorder: Recorder, media: Path, tmp_path: Path) -> None:
+    bundle: Path = request.getfixturevalue(fixture)
+    task = open_bundle(bundle).manifest.task
+    photo = sorted((media / CASES[fixture]).iterdir())[3]
+    frame = _still_video(photo, tmp_path / "still.mp4")
+    want = _fp32_answer(bundle, frame).model_dump(mode="json")
+    device = f"task-{task}"
+    agent = start_agent(own_broker, bundle, tmp_path, tmp_path / "state", device, env=FAST, source="still.mp4")
+    try:
+        got = recorder.wait_for(lambda t, d: t == f"edge/{device}/results", 90)
+        assert got["task"] == task
+        _matches(task, got, want)
+    finally:
+        agent.terminate()
+        agent.wait(30)
