@@ -29,7 +29,7 @@ def test_every_model_builds_with_its_task(name: str, request: pytest.FixtureRequ
     for target in ("onnx-fp32", "openvino-fp16"):
         assert rows[target]["status"] == "ok", rows[target]
         assert rows[target]["agreement"][key] >= 0.97, rows[target]  # type: ignore[index]
-    for target, row in rows.items():
+    for row in rows.values():
         assert row["status"] in ("ok", "rejected"), row
         if row["status"] == "rejected":  # the reason names the measure and the number that missed
             assert "below" in str(row["reason"]), row
