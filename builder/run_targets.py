@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rich.console import Console
 
@@ -21,13 +21,18 @@ from .context import BuildContext, TargetOutput
 from .evaluate import Evaluation, evaluate
 from .targets import TargetDef
 
-if TYPE_CHECKING:
-    from .api import BuildRequest
+
+class Policy(Protocol):
+    """What the build asks of every artifact (Policy keeps it): the gate and the recovery budget."""
+
+    recovery_budget_s: float
+
+    def gate(self, post: Postprocess, precision: str) -> dict[str, float]: ...
 
 log = logging.getLogger(__name__)
 
 
-def run_target(target: TargetDef, asm: Assembly, req: BuildRequest, console: Console) -> TargetResult:
+def run_target(target: TargetDef, asm: Assembly, req: Policy, console: Console) -> TargetResult:
     started = time.monotonic()
     with console.status(f"[bold]{target.name}[/bold]: building") as status:
         asm.ctx.progress = lambda msg: status.update(f"[bold]{target.name}[/bold]: {msg}")
@@ -43,7 +48,7 @@ def run_target(target: TargetDef, asm: Assembly, req: BuildRequest, console: Con
     return result
 
 
-def _build_and_check(target: TargetDef, asm: Assembly, req: BuildRequest) -> TargetResult:
+def _build_and_check(target: TargetDef, asm: Assembly, req: Policy) -> TargetResult:
     try:
         artifact, _ = _build(target, asm, target.build(asm.ctx, asm.root))
     except Exception as exc:  # one failing target never stops the others
@@ -79,7 +84,7 @@ def _result(target: TargetDef, asm: Assembly, artifact: Artifact, evaluation: Ev
                         recovery=recovery)
 
 
-def _recover(target: TargetDef, asm: Assembly, req: BuildRequest, first: tuple[Artifact, Evaluation], reason: str,
+def _recover(target: TargetDef, asm: Assembly, req: Policy, first: tuple[Artifact, Evaluation], reason: str,
              recover: Callable[[BuildContext, Path, int], TargetOutput | None]) -> TargetResult:
     """Rebuild with more of the graph in float until the gate passes, the options or the time budget end."""
     started, attempt = time.monotonic(), 0
@@ -119,7 +124,7 @@ def _recovery(first: Evaluation, best: tuple[Artifact, Evaluation, list[str]], s
             "latency_ms_before": round(first.latency_ms, 3), "latency_ms_after": round(evaluation.latency_ms, 3)}
 
 
-def _gate(precision: str, agreed: Agreement, req: BuildRequest, post: Postprocess) -> str | None:
+def _gate(precision: str, agreed: Agreement, req: Policy, post: Postprocess) -> str | None:
     return agreed.shortfall(req.gate(post, precision))
 
 

@@ -52,3 +52,27 @@ def test_not_toml_names_the_file(tmp_path: Path) -> None:
     path.write_text("[[[")
     with pytest.raises(ConfigError, match=r"agent\.toml: not valid TOML"):
         config.load(path, environ={})
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("mqtt://127.0.0.1:0", "port 0 is not a port"),
+    ("mqtt://127.0.0.1:99999", "1-65535"),
+    ("http://127.0.0.1:1883", "scheme"),
+    ("mqtt://:1883", "no host"),
+    ("mqtt://host:1883/path", "no path"),
+])
+def test_broker_urls_are_checked_once_for_check_and_run(tmp_path: Path, url: str, why: str) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(f'[broker]\nurl = "{url}"\n')
+    result = CliRunner().invoke(app, ["config", "check", str(path)])
+    assert result.exit_code == 2 and why in result.output and "broker.url" in result.output
+    run = CliRunner().invoke(app, ["run", "--broker", url, "--state-dir", str(tmp_path / "s")])
+    assert run.exit_code == 2 and why in run.output and "Traceback" not in run.output
+
+
+def test_unknown_host_says_it_cannot_resolve() -> None:
+    from fleet.mqtt import BrokerSettings, MqttClient
+
+    client = MqttClient("dns-test", BrokerSettings(host="no-such-host.invalid", port=1883))
+    assert not client._try("3.1.1", timeout=1.0)
+    assert "cannot resolve host 'no-such-host.invalid'" in client._attempt.reason

@@ -44,6 +44,12 @@ def _telemetry_after(rec: Recorder, device: str, seq: int, timeout: float = 60) 
     return rec.wait_for(lambda t, d: t == f"edge/{device}/telemetry" and d["seq"] > seq, timeout)
 
 
+def _last_seq(rec: Recorder, device: str) -> int:
+    """The newest telemetry sequence number seen, waiting for the first one if none has come yet."""
+    seen = rec.of(f"{device}/telemetry")
+    return int(seen[-1]["seq"]) if seen else int(_telemetry_after(rec, device, -1)["seq"])  # type: ignore[call-overload]
+
+
 @pytest.fixture(scope="module")
 def warm_state(tmp_path_factory: pytest.TempPathFactory, bundle: Path, media: Path, broker: Broker) -> Path:
     """A state directory after one clean run: selection cached, outbox made."""
@@ -72,7 +78,7 @@ def test_freezes_of_1_3_and_40_s_do_not_stop_the_agent(own_broker: Broker, recor
     try:
         serving(recorder, "fz", 1)
         for seconds in (1, 3, 40):
-            last = recorder.of("fz/telemetry")[-1]["seq"]
+            last = _last_seq(recorder, "fz")
             agent.send_signal(signal.SIGSTOP)
             threading.Event().wait(seconds)
             agent.send_signal(signal.SIGCONT)
@@ -120,7 +126,7 @@ def test_damaged_state_files_at_start(kind: str, own_broker: Broker, recorder: R
         if kind != "empty":  # sqlite takes an all-zero file for a new database
             recorder.wait_for(lambda t, d: t == f"edge/{device}/events" and d["data"].get("fault") == "outbox"
                               and "outbox.db" in d["message"])
-        last = recorder.of(f"{device}/telemetry")[-1]["seq"]
+        last = _last_seq(recorder, device)
         _telemetry_after(recorder, device, last)
         assert _stop(agent) == 0
         _no_traceback(state, device)
@@ -166,7 +172,7 @@ def test_state_dir_turning_read_only_while_serving(own_broker: Broker, recorder:
     try:
         serving(recorder, "ro2", 1)
         _remount(state, "ro")
-        last = recorder.of("ro2/telemetry")[-1]["seq"]
+        last = _last_seq(recorder, "ro2")
         after = _telemetry_after(recorder, "ro2", last + 2)  # serving goes on; rows the disk refuses are counted
         assert after["fps"] > 0  # type: ignore[index]
         assert agent.poll() is None
@@ -197,12 +203,15 @@ def test_retained_and_flooded_commands(own_broker: Broker, recorder: Recorder, b
         recorder.wait_for(lambda t, d: t == "edge/cm/events" and "retained command" in d.get("message", ""))
         threading.Event().wait(3)
         assert agent.poll() is None, "a retained restart command restarted the agent"
+        c.publish("edge/cm/cmd/logs", b'{"request_id": "big", "args": {"lines": 1e999}}', qos=1)
+        reply = recorder.wait_for(lambda t, d: t == "edge/cm/reply/big", 10)
+        assert reply["ok"] is False and "lines" in reply["error"]
         tick = threading.Event()
         for _ in range(30):  # about 1,000 garbage messages a second for 3 s
             for i in range(100):
                 c.publish("edge/cm/cmd/restart", b"\xff garbage %d" % i, qos=0)
             tick.wait(0.1)
-        last = recorder.of("cm/telemetry")[-1]["seq"]
+        last = _last_seq(recorder, "cm")
         after = _telemetry_after(recorder, "cm", last + 3)
         assert after["outbox_depth"] < 100, after
         rejected = _events(recorder, "cm", "rejected")

@@ -59,3 +59,10 @@ def test_toolchain_status_json() -> None:
     result = runner.invoke(app, ["toolchain", "status", "--json"])
     assert result.exit_code == 0
     assert "tflite" in json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name", ["#", "a/b", "x" * 70_000])
+def test_cmd_name_that_is_no_topic_level_is_refused_before_dialling(name: str) -> None:
+    result = runner.invoke(app, ["cmd", "dev1", name, "--broker", "mqtt://127.0.0.1:9"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.count("\n") <= 1 and "command" in result.output
