@@ -111,9 +111,8 @@ class Batcher:
         gain = None
         if model.batches:
             images = np.stack([resize_frame(f, model.pre)[0] for f in frames])
-            gain = measure_gain(engine, images)
+            gain = round(measure_gain(engine, images), 2)  # decided on the number the event reports
         batch = gain is not None and gain >= MIN_GAIN
         self._decided = (weakref.ref(engine.active), batch)
-        self._on_decision(BatchDecision([p.camera.id for p in self.pipelines], batch,
-                                        round(gain, 2) if gain is not None else None, engine.active.key))
+        self._on_decision(BatchDecision([p.camera.id for p in self.pipelines], batch, gain, engine.active.key))
         return batch

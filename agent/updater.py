@@ -98,7 +98,7 @@ class Updater:
             try:
                 self._handle(desired)
             except (OSError, AgentError) as exc:  # the store failed us: say so, keep serving, keep listening
-                log.exception("update of %s stopped", desired.digest[:12])
+                log.error("update of %s stopped: %s", desired.digest[:12], exc)
                 self.host.report("refused", desired.digest, f"update stopped: {exc}", kind="error")
 
     # -- the state machine -------------------------------------------------------------------------------

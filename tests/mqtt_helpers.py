@@ -56,10 +56,16 @@ class Recorder:
             self.messages.append((msg.topic, doc, bool(msg.retain)))
             self._cond.notify_all()
 
-    def wait_for(self, pred: Callable[[str, dict[str, Any]], bool], timeout: float = 30.0) -> dict[str, Any]:
+    def mark(self) -> int:
+        """How many messages have arrived: `wait_for(..., since=mark)` then looks only at newer ones."""
+        with self._cond:
+            return len(self.messages)
+
+    def wait_for(self, pred: Callable[[str, dict[str, Any]], bool], timeout: float = 30.0,
+                 since: int = 0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         with self._cond:
-            seen = 0
+            seen = since
             while True:
                 for topic, doc, _ in self.messages[seen:]:
                     if pred(topic, doc):

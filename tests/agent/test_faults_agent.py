@@ -165,23 +165,26 @@ def test_read_only_state_dir_serves_and_refuses_updates_with_the_path(
         _remount(state, "rw")
 
 
-def test_state_dir_turning_read_only_while_serving(own_broker: Broker, recorder: Recorder, bundle: Path, media: Path,
-                                                   read_only_state: Path) -> None:
-    state = read_only_state
-    agent = start_agent(own_broker, bundle, media, state, "ro2", env=FAST)
+def test_state_files_damaged_while_serving(own_broker: Broker, recorder: Recorder, bundle: Path, bundle_v2: Path,
+                                          media: Path, warm_state: Path, tmp_path: Path) -> None:
+    """The update record and the pointer damaged under a running agent: the next update reads them, says so,
+    and commits. (A read-only remount under a running agent is refused by the kernel while the outbox is open
+    for writing; failing writes while serving are the full-disk test in tests/fleet/test_faults.py.)"""
+    state = _copy_state(warm_state, tmp_path / "state")
+    agent = start_agent(own_broker, bundle, media, state, "dws", env=FAST)
     try:
-        serving(recorder, "ro2", 1)
-        _remount(state, "ro")
-        last = _last_seq(recorder, "ro2")
-        after = _telemetry_after(recorder, "ro2", last + 2)  # serving goes on; rows the disk refuses are counted
-        assert after["fps"] > 0  # type: ignore[index]
-        assert agent.poll() is None
-        _remount(state, "rw")
+        serving(recorder, "dws", 1)
+        (state / "store" / "update.json").write_bytes(b'{"phase": "soaking", "desired": [')
+        (state / "store" / "current.json").write_bytes(b"[]")
+        result = push(own_broker, bundle_v2, "dws")[0]
+        assert result["result"] == "committed", result
+        for name in ("update.json", "current.json"):
+            recorder.wait_for(lambda t, d, n=name: t == "edge/dws/events" and d["data"].get("file", "").endswith(n))
+        assert json.loads((state / "store" / "current.json").read_text())["current"]
         assert _stop(agent) == 0
-        _no_traceback(state, "ro2")
+        _no_traceback(state, "dws")
     finally:
         agent.kill()
-        _remount(state, "rw")
 
 
 def _client(port: int) -> mqtt.Client:
@@ -250,15 +253,18 @@ def test_refused_push_is_retried_and_damaged_commits_are_fetched_again(
         data = bytearray(model.read_bytes())
         data[len(data) // 2] ^= 0xFF
         model.write_bytes(bytes(data))
+        since = recorder.mark()
         agent = start_agent(own_broker, bundle, media, state, "rp", env=env)
         recorder.wait_for(lambda t, d: t == "edge/rp/status" and d["state"] == "degraded"
-                          and "committed model does not serve" in (d.get("reason") or ""), 90)
-        serving(recorder, "rp", 2, 120)  # the retained desired state brings v2 back, fetched afresh
+                          and "committed model does not serve" in (d.get("reason") or ""), 90, since)
+        serving(recorder, "rp", 2, 120, since)  # the retained desired state brings v2 back, fetched afresh
         assert _stop(agent) == 0
 
         (state / "store" / "current.json").unlink()
+        since = recorder.mark()
         agent = start_agent(own_broker, bundle, media, state, "rp", env=env)
-        serving(recorder, "rp", 2, 120)  # the pointer is gone: the retained desired state restores it
+        serving(recorder, "rp", 1, 120, since)  # the seed serves first
+        serving(recorder, "rp", 2, 120, since)  # the pointer is gone: the retained desired state restores it
         assert _stop(agent) == 0
         _no_traceback(state, "rp")
     finally:

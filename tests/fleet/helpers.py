@@ -14,9 +14,9 @@ from tests.broker import Broker
 from tests.mqtt_helpers import Recorder
 
 
-def serving(rec: Recorder, device: str, version: int, timeout: float = 90) -> dict[str, object]:
+def serving(rec: Recorder, device: str, version: int, timeout: float = 90, since: int = 0) -> dict[str, object]:
     return rec.wait_for(lambda t, d: t == f"edge/{device}/status" and d["state"] == "online"
-                        and (d.get("model") or {}).get("version") == version, timeout)
+                        and (d.get("model") or {}).get("version") == version, timeout, since)
 
 
 def publish_partial(broker: Broker, bundle: Path, device: str, upto: int | None,
