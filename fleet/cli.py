@@ -57,10 +57,16 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]
+
+
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    debug = os.environ.get("EDGECTL_DEBUG") == "1"
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for ours in ("builder", "runtimes"):
-        logging.getLogger(ours).setLevel(logging.INFO)
+        logging.getLogger(ours).setLevel(logging.DEBUG if debug else logging.INFO)
 
 
 def emit_json(doc: Any) -> None:
@@ -173,6 +179,10 @@ def build(
         raise fail(str(exc), code=1) from exc
     except (BuilderError, FleetError, RuntimesError) as exc:
         raise fail(str(exc)) from exc
+    except Exception as exc:  # a model that breaks a converter in a way we have not met: still one line
+        logging.getLogger("builder").debug("unexpected failure", exc_info=True)
+        raise fail(f"{model}: the build failed unexpectedly: {type(exc).__name__}: {_first_line(exc)} "
+                   "(EDGECTL_DEBUG=1 shows the traceback)") from exc
     if as_json:
         emit_json(summary)
     if strict and any(t["status"] != "ok" for t in summary["targets"]):
