@@ -37,6 +37,11 @@ MODELS = {
         "rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx", "segment",
         "Paddle2ONNX", "Apache-2.0",
         "PP-OCRv4 text detector (DB): NCHW with dynamic batch, height and width; one probability map [N,1,H,W]"),
+    "ppocr_v4_rec.onnx": (
+        "rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx", "raw",
+        "Paddle2ONNX", "Apache-2.0",
+        "PP-OCRv4 text recogniser (SVTR-LCNet, CTC): NCHW [N,3,48,W] with dynamic batch and width; one output, "
+        "per-timestep character probabilities [N,T,6625]"),
     "ppocr_mobile_v2_cls.onnx": (
         "rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
         "classify", "Paddle2ONNX", "Apache-2.0",
