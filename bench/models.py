@@ -26,6 +26,7 @@ SET = {  # model file: calibration/validation folder prefix in the media cache
     "ppocr_v4_det.onnx": "text_",
     "ppocr_mobile_v2_cls.onnx": "textlines_",
     "face_landmark.tflite": "facecrops_",
+    "ppocr_v4_rec.onnx": "textlines_",
     "selfie_segmentation.tflite": "faces_",
 }
 

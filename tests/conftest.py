@@ -20,6 +20,7 @@ DETECTOR = MODELS / "face_detection_short_range.tflite"  # BlazeFace as MediaPip
 TEXT_DETECTOR = MODELS / "ppocr_v4_det.onnx"  # Paddle2ONNX, dynamic H/W, segment
 TEXT_ORIENTATION = MODELS / "ppocr_mobile_v2_cls.onnx"  # Paddle2ONNX, opset 11, classify (softmax inside)
 FACE_MESH = MODELS / "face_landmark.tflite"  # TFLite, two outputs, raw
+TEXT_READER = MODELS / "ppocr_v4_rec.onnx"  # Paddle2ONNX, dynamic width, raw (CTC probabilities)
 
 
 def _load_media_script() -> object:
@@ -133,6 +134,13 @@ def mesh_bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
     """MediaPipe's face mesh (raw: two outputs, matched by name and layout on every artifact)."""
     targets = _with_tflite("onnx-fp32,onnx-int8,openvino-fp16,openvino-int8")
     return _build(tmp_path_factory.mktemp("mesh") / "face-mesh", FACE_MESH, media, "facecrops", targets)
+
+
+@pytest.fixture(scope="session")
+def reader_bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
+    """The PP-OCRv4 text recogniser (raw; its dynamic width fixed by the sidecar)."""
+    return _build(tmp_path_factory.mktemp("reader") / "ppocr-rec", TEXT_READER, media, "textlines",
+                  "onnx-fp32,openvino-fp16,openvino-int8")
 
 
 @pytest.fixture(scope="session")

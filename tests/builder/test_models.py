@@ -20,7 +20,8 @@ def _rows(bundle: Path) -> dict[str, dict[str, object]]:
     return {t["target"]: t for t in json.loads((bundle / "report.json").read_text())["targets"]}
 
 
-@pytest.mark.parametrize("name", ["bundle", "face_bundle", "text_bundle", "orientation_bundle", "mesh_bundle"])
+@pytest.mark.parametrize("name", ["bundle", "face_bundle", "text_bundle", "orientation_bundle", "mesh_bundle",
+                                  "reader_bundle"])
 def test_every_model_builds_with_its_task(name: str, request: pytest.FixtureRequest) -> None:
     bundle: Path = request.getfixturevalue(name)
     manifest = open_bundle(bundle).manifest
@@ -52,10 +53,12 @@ def test_multi_output_raw_model_keeps_every_output_by_name(mesh_bundle: Path) ->
         assert sorted(keys) == ["conv2d_21", "conv2d_31"]
 
 
-def test_dynamic_hw_model_takes_its_sidecar_shape(text_bundle: Path) -> None:
+def test_dynamic_hw_models_take_their_sidecar_shape(text_bundle: Path, reader_bundle: Path) -> None:
     manifest = open_bundle(text_bundle).manifest
     assert (manifest.preprocess.height, manifest.preprocess.width) == (480, 640)
     assert manifest.artifact("onnx-fp32").inputs[0].shape == [-1, 3, 480, 640]
+    reader = open_bundle(reader_bundle).manifest
+    assert reader.artifact("onnx-fp32").inputs[0].shape == [-1, 3, 48, 320] and reader.task == "raw"
 
 
 def test_int8_recovery_reports_layers_and_agreement(tmp_path: Path, media: Path) -> None:
