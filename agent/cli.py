@@ -23,18 +23,18 @@ def _root() -> None:
 @app.command()
 def probe(as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False) -> None:
     """Probe the CPU, memory, installed runtimes and accelerators."""
-    from .probe import probe as run_probe
+    from .inference.probe import probe as run_probe
 
     result = run_probe()
     if as_json:
         sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
         return
     cpu = result.cpu
-    typer.echo(f"{result.arch}  {result.os}  {cpu['model']}  {cpu['cores']} cores  {result.memory_mb} MB")
-    typer.echo(f"cpu flags: {' '.join(cpu['flags']) or '-'}")
+    typer.echo(f"{result.arch}  {result.os}  {cpu.model}  {cpu.cores} cores  {result.memory_mb} MB")
+    typer.echo(f"cpu flags: {' '.join(cpu.flags) or '-'}")
     for name, info in result.runtimes.items():
-        detail = info.get("unavailable") or f"{info['version']}  devices: {', '.join(info['devices'])}"
-        typer.echo(f"  {name:12} {'-' if 'unavailable' in info else '✓'} {detail}")
+        detail = info.unavailable or f"{info.version}  devices: {', '.join(info.devices)}"
+        typer.echo(f"  {name:12} {'✓' if info.available else '-'} {detail}")
     typer.echo(f"accelerators: {', '.join(result.accelerators) or 'none'}")
     for note in result.notes:
         typer.echo(f"note: {note}")
@@ -54,6 +54,9 @@ def select(
     source: Annotated[Path | None, typer.Option(help="Benchmark the whole pipeline on this video.")] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Where the decision is cached.")] = None,
     reselect: Annotated[bool, typer.Option(help="Ignore a cached decision.")] = False,
+    under_load: Annotated[bool, typer.Option(
+        help="Measure under the device's current load, at half duty (also fewer threads; no re-run when "
+             "noisy): what the serving agent does when its latency drifts.")] = False,
     trusted_key: Annotated[list[Path] | None, typer.Option(help="PEM public key the bundle must be signed by.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -62,15 +65,15 @@ def select(
     from runtimes.errors import RuntimesError
 
     from .errors import AgentError
-    from .probe import probe as run_probe
-    from .selection import select as run_select
-    from .selection import select_cached
+    from .inference.probe import probe as run_probe
+    from .inference.selection import select as run_select
+    from .inference.selection import select_cached
 
     try:
         b = open_bundle(bundle, trusted_keys=_trusted(trusted_key or []))
         hw = run_probe()
-        sel = (select_cached(b, hw, state_dir, budget, source, force=reselect) if state_dir
-               else run_select(b, hw, budget, source))
+        sel = (select_cached(b, hw, state_dir, budget, source, force=reselect, under_load=under_load) if state_dir
+               else run_select(b, hw, budget, source, under_load=under_load))
     except (AgentError, RuntimesError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -81,7 +84,7 @@ def select(
 
 
 def _print_selection(sel: object) -> None:
-    from .selection import Selection
+    from .inference.selection import Selection
 
     if not isinstance(sel, Selection):
         return
@@ -101,7 +104,7 @@ config_app = typer.Typer(help="Check agent configuration files.", no_args_is_hel
 app.add_typer(config_app, name="config")
 
 
-def _flags(device_id: str | None, broker: str | None, bundle: Path | None, source: list[str],
+def _flags(device_id: str | None, broker: list[str], bundle: Path | None, source: list[str],
            state_dir: Path | None, trusted_key: list[Path], allow_unsigned: bool | None,
            telemetry_interval: float | None, realtime: bool | None) -> dict[str, object]:
     flags: dict[str, object] = {}
@@ -110,7 +113,9 @@ def _flags(device_id: str | None, broker: str | None, bundle: Path | None, sourc
         if value is not None:
             flags[key] = value
     if broker:
-        flags["broker"] = {"url": broker}
+        from fleet.mqtt import split_urls
+
+        flags["broker"] = {"urls": split_urls(broker)}
     if trusted_key:
         flags["trusted_keys"] = trusted_key
     if source:
@@ -123,7 +128,8 @@ def _flags(device_id: str | None, broker: str | None, bundle: Path | None, sourc
 def run(
     config: Annotated[Path | None, typer.Option(help="TOML or YAML config file.")] = None,
     device_id: Annotated[str | None, typer.Option(help="Device id (default: hostname).")] = None,
-    broker: Annotated[str | None, typer.Option(help="mqtt://HOST:PORT or mqtts://HOST:PORT.")] = None,
+    broker: Annotated[list[str] | None, typer.Option(help="mqtt://HOST:PORT or mqtts://HOST:PORT; repeat it "
+                                                     "(or separate with commas) for failover nodes.")] = None,
     bundle: Annotated[Path | None, typer.Option(help="Serve this bundle directory.")] = None,
     source: Annotated[list[str] | None, typer.Option(help="Camera: index, /dev/videoN, rtsp://…, file.")] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Model store, outbox and caches.")] = None,
@@ -132,24 +138,31 @@ def run(
     telemetry_interval: Annotated[float | None, typer.Option(help="Seconds between telemetry messages.")] = None,
     realtime: Annotated[bool | None, typer.Option(help="Play files at their frame rate (default) or flat out.")]
     = None,
+    ha_discovery: Annotated[bool | None, typer.Option(help="Publish Home Assistant MQTT discovery configs.")]
+    = None,
 ) -> None:
     """Run the agent: serve the model on the cameras and report over MQTT. Flags override the config file."""
     import signal
 
     from . import config as config_mod
-    from .daemon import Agent
+    from . import wiring
     from .errors import AgentError
 
-    flags = _flags(device_id, broker, bundle, source or [], state_dir, trusted_key or [], allow_unsigned,
+    flags = _flags(device_id, broker or [], bundle, source or [], state_dir, trusted_key or [], allow_unsigned,
                    telemetry_interval, realtime)
+    if ha_discovery is not None:
+        flags["homeassistant"] = {"enabled": ha_discovery}
     # Block SIGTERM/SIGINT before any thread exists, so every thread (the runtimes' native workers too)
     # inherits the mask and one thread takes them synchronously with sigwait (Agent._watch_signals). An asynchronous
     # handler can land on a native worker thread; we saw that crash the process with SIGSEGV.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     try:
         cfg = config_mod.load(config, flags)
-        agent = Agent(cfg, stop_signals={signal.SIGTERM, signal.SIGINT})
+        agent = wiring.build(cfg, stop_signals={signal.SIGTERM, signal.SIGINT})
     except AgentError as exc:
+        # The caller (a shell, or a test calling this in-process) gets its mask back: processes it starts
+        # later would inherit the blocked signals and could not be stopped.
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -175,7 +188,8 @@ def config_check(path: Annotated[Path, typer.Argument(help="Config file.")]) -> 
     except AgentError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"{path}: ok (device {cfg.device_id}, {len(cfg.cameras)} camera(s), broker {cfg.broker.url})")
+    brokers = ", ".join(cfg.broker.all_urls())
+    typer.echo(f"{path}: ok (device {cfg.device_id}, {len(cfg.cameras)} camera(s), broker {brokers})")
 
 
 @app.command()

@@ -7,18 +7,17 @@ import collections
 import logging
 import math
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
 from fleet.messages import BadPayload, Command, Reply, parse
-from fleet.topics import COMMANDS
+from fleet.mqtt import MqttClient
+from fleet.topics import COMMANDS, Topics
 from runtimes.errors import RuntimesError
 
 from .errors import AgentError
-
-if TYPE_CHECKING:
-    from .daemon import Agent
+from .reporting.messaging import Messenger
 
 log = logging.getLogger(__name__)
 SEEN_REQUESTS = 512  # request ids remembered, so a redelivered command does not run twice
@@ -37,29 +36,38 @@ class RingLog(logging.Handler):
         self.lines.append(self.format(record))
 
 
+class Controls(Protocol):
+    """What a remote command can make the agent do."""
+
+    def restart(self) -> str: ...
+    def reselect(self) -> str: ...
+    def config(self) -> dict[str, Any]: ...
+
+
 class Commands:
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
+    def __init__(self, client: MqttClient, topics: Topics, device: str, messenger: Messenger,
+                 controls: Controls) -> None:
+        self.client, self.topics, self.device, self.messenger = client, topics, device, messenger
+        self.controls = controls
         self.ring = RingLog()
-        self.exit_code = 0
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def start(self) -> None:
         logging.getLogger().addHandler(self.ring)
-        self.agent.client.subscribe(self.agent.topics.cmd_all(self.agent.cfg.device_id), self._on_command)
+        self.client.subscribe(self.topics.cmd_all(self.device), self._on_command)
 
     def _on_command(self, msg: mqtt.MQTTMessage) -> None:
         name = msg.topic.rsplit("/", 1)[-1]
         if msg.retain:
             # A retained command would run again at every start (a retained `restart` restart-loops the device).
-            self.agent.messenger.event("rejected", f"retained command {name!r} ignored (commands must not be "
+            self.messenger.event("rejected", f"retained command {name!r} ignored (commands must not be "
                                        "retained; clear it with an empty retained message)", topic=msg.topic)
             return
         try:
-            cmd: Command = parse(Command, msg.payload, msg.topic)
+            cmd = parse(Command, msg.payload, msg.topic)
         except BadPayload as exc:
-            self.agent.messenger.event("rejected", f"bad command: {exc}", topic=msg.topic)
+            self.messenger.event("rejected", f"bad command: {exc}", topic=msg.topic)
             return
         if not self._first_time(cmd.request_id):
             return  # QoS 1 may deliver twice; a request runs once
@@ -68,9 +76,9 @@ class Commands:
         handler = handlers.get(name) if name in COMMANDS else None
         if handler is None:
             self._reply(msg, Reply(request_id=cmd.request_id, ok=False, error=f"unknown command {name!r}"))
-            self.agent.messenger.event("rejected", f"unknown command {name[:64]!r}", topic=msg.topic[:200])
+            self.messenger.event("rejected", f"unknown command {name[:64]!r}", topic=msg.topic[:200])
             return
-        self.agent.messenger.event("command", f"{name} ({cmd.request_id})")
+        self.messenger.event("command", f"{name} ({cmd.request_id})")
         try:
             reply = Reply(request_id=cmd.request_id, ok=True, result=handler(cmd.args))
         except (AgentError, RuntimesError, ValueError, TypeError, ArithmeticError) as exc:
@@ -92,29 +100,17 @@ class Commands:
         payload = reply.model_dump_json().encode()
         if response:
             correlation = getattr(props, "CorrelationData", b"") or b""
-            out = self.agent.client.response_properties(response, correlation)
-            self.agent.client.publish(response, payload, qos=1, properties=out)
+            out = self.client.response_properties(response, correlation)
+            self.client.publish(response, payload, qos=1, properties=out)
         else:
-            self.agent.client.publish(self.agent.topics.reply(self.agent.cfg.device_id, reply.request_id), payload,
+            self.client.publish(self.topics.reply(self.device, reply.request_id), payload,
                                       qos=1)
 
     def _restart(self, _args: dict[str, Any]) -> str:
-        self.exit_code = RESTART_EXIT
-        threading.Timer(0.5, self.agent.stop_event.set).start()  # after the reply is out
-        return "restarting"
+        return self.controls.restart()
 
     def _reselect(self, _args: dict[str, Any]) -> str:
-        current = self.agent.current()
-        if current is None:
-            raise AgentError("no model to reselect")
-        threading.Thread(target=self._do_reselect, args=(current,), name="reselect", daemon=True).start()
-        return "reselecting in the background; the current runtime serves until the new choice is ready"
-
-    def _do_reselect(self, bundle: Any) -> None:
-        try:
-            self.agent.swap(self.agent.prepare(bundle, force_select=True))
-        except (AgentError, RuntimesError) as exc:
-            self.agent.messenger.event("error", f"reselect failed: {exc}")
+        return self.controls.reselect()
 
     def _logs(self, args: dict[str, Any]) -> list[str]:
         count = args.get("lines", 100)
@@ -124,7 +120,4 @@ class Commands:
         return list(self.ring.lines)[-max(1, min(count, 500)):]
 
     def _config(self, _args: dict[str, Any]) -> dict[str, Any]:
-        data: dict[str, Any] = self.agent.cfg.model_dump(mode="json")
-        if data.get("broker", {}).get("password"):
-            data["broker"]["password"] = "***"
-        return data
+        return self.controls.config()

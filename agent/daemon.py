@@ -1,180 +1,189 @@
-"""The agent as it runs for months: serve the model on the cameras, report over MQTT, stay healthy."""
+"""The agent as it runs for months: serve every model on its cameras, report over MQTT, stay healthy.
+`wiring.build` composes its parts; this module only runs them."""
 
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleet.messages import TERMINAL, Status
-from fleet.mqtt import BrokerSettings, MqttClient, Will
-from fleet.topics import Topics
-from runtimes.bundle import Bundle, open_bundle
-from runtimes.tasks import DetectAnswer
+import paho.mqtt.client as mqtt
 
-from . import __version__, drill, prometheus, sdnotify, serving
-from .batching import BatchDecision, Batcher
-from .camera import Camera
-from .commands import Commands
+from fleet.messages import BadPayload, Desired, Phase, parse
+from fleet.mqtt import MqttClient
+from fleet.topics import Topics
+from runtimes.errors import RuntimesError
+from runtimes.tasks import DetectAnswer
+from runtimes.tasks.quality import signals
+
+from . import __version__
+from .commands import RESTART_EXIT, Commands
 from .config import AgentConfig
-from .engine import Engine, Failover
 from .errors import AgentError
-from .messaging import Messenger
-from .models import NamedModels
-from .outbox import Outbox
-from .pipeline import Answer, Pipeline
-from .probe import Probe, probe_isolated
-from .snapshot import Snapshots
-from .store import Store
-from .telemetry import TelemetryBuilder
-from .updater import Updater
+from .host import ModelHost
+from .inference import drill
+from .inference.engine import Engine
+from .inference.probe import Probe
+from .inference.serving import Serving
+from .inference.shadow import Shadow
+from .reporting import prometheus, sdnotify
+from .reporting.board import StatusBoard
+from .reporting.messaging import Messenger
+from .reporting.outbox import Outbox
+from .reporting.quality import QualityTracker, quality_summary
+from .reporting.samples import Samples
+from .reporting.telemetry import TelemetryBuilder, percentile
+from .video.batching import BatchDecision, Batcher
+from .video.camera import Camera
+from .video.pipeline import Answer, Pipeline
+from .video.snapshot import Snapshots
 
 log = logging.getLogger(__name__)
+PING_JITTER_S = 0.3
 
 
-def broker_settings(cfg: AgentConfig) -> BrokerSettings:
-    b = cfg.broker
-    password = b.password_file.read_text().strip() if b.password_file else b.password
-    return BrokerSettings.from_url(b.url, protocol=b.protocol, keepalive=b.keepalive, username=b.username,
-                                   password=password, ca_file=str(b.ca_file) if b.ca_file else None,
-                                   cert_file=str(b.cert_file) if b.cert_file else None,
-                                   key_file=str(b.key_file) if b.key_file else None)
+@dataclass
+class Parts:
+    """What every model shares: the hardware, the broker connection and the durable outbox."""
+
+    hw: Probe
+    topics: Topics
+    outbox: Outbox
+    client: MqttClient
+    messenger: Messenger
+    telemetry: TelemetryBuilder
+    snapshots: Snapshots
+    quality: QualityTracker
+    samples: Samples
 
 
 class Agent:
-    def __init__(self, cfg: AgentConfig, stop_signals: set[int] | None = None) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: AgentConfig, parts: Parts, stop_signals: set[int] | None = None) -> None:
+        self.cfg, self.parts = cfg, parts
+        self.hw, self.topics, self.outbox = parts.hw, parts.topics, parts.outbox
+        self.client, self.messenger = parts.client, parts.messenger
         self._stop_signals = stop_signals or set()
-        self.topics = Topics(cfg.broker.prefix)
         self.started = time.monotonic()
         self.stop_event = threading.Event()
-        self.serving: serving.Serving | None = None
+        self.exit_code = 0
+        self.hosts: dict[str, ModelHost] = {}  # by model name, the primary (default) model first
+        self.board = StatusBoard(parts.messenger, lambda: list(self.hosts.values()))
         self.pipelines: list[Pipeline] = []
         self.batchers: list[Batcher] = []
-        self.named = NamedModels(self)
         self.metrics_server: Any = None
-        self.hw: Probe = probe_isolated()
-        try:
-            cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise AgentError(f"state_dir {cfg.state_dir}: cannot create ({exc.strerror})") from exc
-        self.outbox = Outbox(cfg.state_dir / "outbox.db", cfg.outbox_max_rows)
-        hardware = {"arch": self.hw.arch, "cpu": self.hw.cpu["model"], "cores": self.hw.cpu["cores"],
-                    "memory_mb": self.hw.memory_mb, "accelerators": self.hw.accelerators}
-        offline = Status(device=cfg.device_id, state="offline", agent_version=__version__, groups=cfg.groups,
-                         hardware=hardware).model_dump_json().encode()
-        self.client = MqttClient(cfg.device_id, broker_settings(cfg), Will(self.topics.status(cfg.device_id), offline),
-                                 on_connect=lambda _c: self.messenger.publish_status())
-        self.messenger = Messenger(cfg.device_id, self.topics, self.client, self.outbox, cfg.results_per_s,
-                                   __version__, cfg.groups, hardware)
-        self.telemetry = TelemetryBuilder(cfg.device_id, cfg.state_dir, self.started)
-        self.messenger.set_status(telemetry_interval_s=cfg.telemetry_interval_s)
-        self._swap_lock = threading.Lock()
-        self.store = Store(cfg.state_dir / "store", on_damage=self.state_damaged)
-        self.fallback: str | None = None  # why the model serving is not the committed one
-        self.updater = Updater(self, self.store, self.client, self.topics, cfg.device_id, cfg.thresholds.soak_s,
-                               cfg.thresholds.fetch_stall_s)
-        self.commands = Commands(self)
-        self.snapshots = Snapshots(cfg.snapshot, lambda cam, jpeg: self.client.publish(
-            self.topics.snapshot(cfg.device_id, cam), jpeg, 0))
+        self.commands = Commands(parts.client, parts.topics, cfg.device_id, parts.messenger, self)
+        self._refused: set[tuple[str, str]] = set()
+        self._pinged_at = 0.0
 
     def state_damaged(self, message: str, path: Path) -> None:
         """A state file was damaged and read as empty: an event that names it; status says so."""
         self.messenger.event("error", message, file=str(path), fault="damaged state file")
         self.messenger.set_status(reason=message)
 
-    # -- model ------------------------------------------------------------------------------------------
-    def trusted_keys(self) -> list[bytes]:
-        keys = []
-        for path in self.cfg.trusted_keys:
-            try:
-                keys.append(path.read_bytes())
-            except OSError as exc:
-                raise AgentError(f"trusted key {path}: cannot read ({exc.strerror})") from exc
-        return keys
+    def primary(self) -> ModelHost | None:
+        return next((h for h in self.hosts.values() if h.spec.primary), None)
 
-    def open(self, root: Path) -> Bundle:
-        return open_bundle(root, trusted_keys=self.trusted_keys(), allow_unsigned=self.cfg.allow_unsigned)
+    # -- what commands can do (commands.Controls) --------------------------------------------------------
+    def restart(self) -> str:
+        self.exit_code = RESTART_EXIT
+        threading.Timer(0.5, self.stop_event.set).start()  # after the reply is out
+        return "restarting"
 
-    def prepare(self, bundle: Bundle, force_select: bool = False) -> serving.Serving:
-        """Golden-check, select and load a bundle's best candidate; whatever serves now keeps serving."""
-        return serving.start(bundle, self.hw, self.cfg.state_dir, self.cfg.selection_budget_s,
-                             self.cfg.thresholds.stuck_timeout_s, self._on_failover, self.cfg.file_source("default"),
-                             force_select, self.cfg.runner_up)
+    def reselect(self) -> str:
+        host = self.primary()
+        bundle = host.current() if host else None
+        if host is None or bundle is None:
+            raise AgentError("no model to reselect")
+        if host.serving is not None and host.serving.selection.provisional:
+            return "this device's selection is already running (fast start); its choice takes over when it ends"
+        threading.Thread(target=self._reselect, args=(host, bundle), name="reselect", daemon=True).start()
+        return "reselecting in the background; the current runtime serves until the new choice is ready"
 
-    def swap(self, new: serving.Serving) -> None:
-        """Pipelines pick up the new engine on their next frame; the old one is closed after its last."""
-        with self._swap_lock:
-            old, self.serving = self.serving, new
-        if old is not None:
-            old.engine.close()
-        self._announce(new)
+    def _reselect(self, host: ModelHost, bundle: Any) -> None:
+        try:
+            host.swap(host.prepare(bundle, force_select=True))
+        except (AgentError, RuntimesError) as exc:  # the old choice serves on
+            self.messenger.event("error", f"reselect failed: {exc}")
 
-    def serve(self, bundle: Bundle, force_select: bool = False) -> serving.Serving:
-        new = self.prepare(bundle, force_select)
-        self.swap(new)
-        return new
-
-    def current(self) -> Bundle | None:
-        return self.serving.bundle if self.serving else None
-
-    def health(self, model: str = "default") -> tuple[int, int, int]:
-        """A model's frames processed (-1 without cameras), inference errors, failovers of its engine."""
-        mine = [p for p in self.pipelines if p.model == model]
-        frames = sum(p.stats.processed for p in mine) if mine else -1
-        s = self.serving if model == "default" else self.named.servings.get(model)
-        failovers = len(s.engine.failovers) if s else 0
-        return frames, sum(p.stats.errors for p in mine), failovers
-
-    def report(self, phase: str, digest: str, message: str, kind: str = "update", **data: Any) -> None:
-        self.messenger.event(kind, message, phase=phase, digest=digest, **data)
-        if phase == "committed":
-            self.fallback = None
-        if phase in TERMINAL:
-            state = "online" if self.serving is not None and self.fallback is None else "degraded"
-            self.messenger.set_status(state=state, update_phase=phase, reason=self.fallback)
-        else:
-            self.messenger.set_status(state="updating", update_phase=phase)
-
-    def _announce(self, s: serving.Serving) -> None:
-        self.messenger.set_model(*s.refs())
-        self.messenger.selection(s)
-
-    def _on_failover(self, event: Failover) -> None:
-        self.messenger.failover(event)
-        if self.serving is not None:
-            self.messenger.set_model(*self.serving.refs())
-
-    def engine(self) -> Engine | None:
-        return self.serving.engine if self.serving else None
+    def config(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.cfg.model_dump(mode="json")
+        if data.get("broker", {}).get("password"):
+            data["broker"]["password"] = "***"
+        return data
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
         self.commands.start()
         self.client.start(wait_s=3.0)
-        self.messenger.event("started", f"edge-agent {__version__} on {self.hw.cpu['model']}")
+        self.messenger.event("started", f"edge-agent {__version__} on {self.hw.cpu.model}")
         if self.outbox.problem:
             self.messenger.event("error", self.outbox.problem, file=str(self.outbox.path), fault="outbox")
-        self._load_initial()
-        self.named.load()
-        self.updater.start()
-        self.named.start()
+        for host in self.hosts.values():
+            self._load(host)
+        for host in self.hosts.values():
+            if host.updater is not None:
+                host.updater.start()
+        self.client.subscribe(self.topics.desired(self.cfg.device_id, "+"), self._on_other_desired)
+        self.client.subscribe(self.topics.ping(), self._on_ping, qos=0)
         self._start_cameras()
         if self.cfg.metrics_port:
             self.metrics_server = prometheus.serve(self, self.cfg.metrics_port)
         sdnotify.notify("READY=1\nSTATUS=" + self._status_text())
+
+    def _load(self, host: ModelHost) -> None:
+        if host.spec.primary:  # the drill proves failover once, on the primary model's selected engine
+            host.when_selected(self._arm_drill)
+        host.load()
+        self.board.loaded(host)
+
+    def _arm_drill(self, served: Serving) -> None:
+        armed = drill.arm(served.engine, self.cfg.drill)
+        if armed:
+            self.messenger.event("drill", armed)
+
+    def _on_ping(self, _msg: mqtt.MQTTMessage) -> None:
+        """Publish status now, after a random delay of up to PING_JITTER_S so ten thousand devices do not
+        answer in the same millisecond; a flood of pings gets one answer a second."""
+        now = time.monotonic()
+        if now - self._pinged_at < 1.0:
+            return
+        self._pinged_at = now
+        threading.Timer(random.uniform(0, PING_JITTER_S), self.messenger.publish_status).start()
+
+    def _on_other_desired(self, msg: mqtt.MQTTMessage) -> None:
+        """A push for a model this device does not have is refused at once, so `edgectl push --model` says
+        why instead of waiting out its timeout. Once per digest: the retained message comes back on every
+        reconnect."""
+        name = str(msg.topic).rsplit("/", 1)[1]
+        if name in self.hosts or not msg.payload:
+            return
+        try:
+            desired = parse(Desired, msg.payload, msg.topic)
+        except BadPayload as exc:
+            self.messenger.event("rejected", f"rejected desired state: {exc}", phase=Phase.REFUSED, model=name)
+            return
+        if (name, desired.digest) in self._refused:
+            return
+        self._refused.add((name, desired.digest))
+        self.messenger.event("rejected", f"model {name!r} is not configured on this device (it has: "
+                             f"{', '.join(self.hosts)})", phase=Phase.REFUSED, digest=desired.digest, model=name)
 
     def _start_cameras(self) -> None:
         """One thread per camera, or one per group of cameras sharing a model (batched where it gains)."""
         groups: dict[str, list[Pipeline]] = {}
         for cam in self.cfg.cameras:
             camera = Camera(cam.id, cam.source, cam.loop, cam.realtime).start()
-            p = Pipeline(camera, self._engine_for(cam.model), self._on_answer, self._on_error, cam.model)
+            p = Pipeline(camera, self._engine_for(cam.model), self._on_answer, self._on_error, cam.model,
+                         self._shadow_for(cam.model))
             self.pipelines.append(p)
+            if cam.model in self.hosts:
+                self.hosts[cam.model].pipelines.append(p)
             groups.setdefault(cam.model, []).append(p)
         for name, group in groups.items():
             if len(group) > 1 and self.cfg.batching != "off":
@@ -184,7 +193,12 @@ class Agent:
                     p.start()
 
     def _engine_for(self, model: str) -> Callable[[], Engine | None]:
-        return self.engine if model == "default" else self.named.engine(model)
+        host = self.hosts.get(model)
+        return host.engine if host is not None else (lambda: None)  # its store failed: said at start
+
+    def _shadow_for(self, model: str) -> Callable[[], Shadow | None]:
+        host = self.hosts.get(model)
+        return (lambda: host.shadow) if host is not None else (lambda: None)
 
     def _on_batching(self, d: BatchDecision) -> None:
         gain = f"{d.gain:.2f}x measured" if d.gain is not None else "the artifact takes one image per call"
@@ -192,42 +206,19 @@ class Agent:
                              f"{'one batched call' if d.batch else 'one call per frame'} ({gain})",
                              cameras=d.cameras, batch=d.batch, gain=d.gain, target=d.target)
 
-    def _load_initial(self) -> None:
-        """The store's committed model, else its previous one, else --bundle (the seed model). Serving
-        anything but the committed model is `degraded`, with the reason, until an update commits."""
-        roots = self.store.start_roots(self.cfg.bundle)
-        committed = self.store.current()
-        failures: list[str] = []
-
-        def failed(message: str) -> None:
-            failures.append(message)
-            self.messenger.event("error", message)
-
-        served = serving.first_that_serves(roots, lambda root: self.serve(self.open(root)), failed)
-        if served is None:
-            self.messenger.set_status(state="degraded", reason="; ".join(failures) or "no model")
-            if not roots:
-                self.messenger.event("error", "no model: give --bundle or push one with `edgectl push`")
-            return
-        armed = drill.arm(served.engine, self.cfg.drill)
-        if armed:
-            self.messenger.event("drill", armed)
-        if committed is not None and served.bundle.root != committed:
-            self.fallback = f"the committed model does not serve ({failures[0] if failures else 'unknown'}); " \
-                            f"serving {served.bundle.manifest.name} v{served.bundle.manifest.version} instead"
-            self.messenger.set_status(state="degraded", reason=self.fallback)
-            return
-        self.messenger.set_status(state="online")
-
     def _on_answer(self, answer: Answer) -> None:
-        if answer.model == "default":
-            manifest = self.serving.bundle.manifest if self.serving else None
-        else:
-            manifest = self.named.manifest(answer.model)
-        if manifest is not None:
-            self.messenger.result(answer.camera, manifest.name, manifest.task, answer.result, answer.latency_ms)
-            if isinstance(answer.result, DetectAnswer):
-                self.snapshots.offer(answer.camera, answer.result.detections, answer.frame)
+        host = self.hosts.get(answer.model)
+        serving = host.serving if host else None
+        if serving is None:
+            return
+        manifest = serving.bundle.manifest
+        self.messenger.result(answer.camera, manifest.name, manifest.task, answer.result, answer.latency_ms)
+        if isinstance(answer.result, DetectAnswer):
+            self.parts.snapshots.offer(answer.camera, answer.result.detections, answer.frame)
+        sig = signals(answer.result)
+        self.parts.quality.observe(answer.camera, serving.bundle.digest, sig)
+        if self.parts.samples.wanted(answer.camera, sig):
+            self.parts.samples.offer(answer.camera, sig, answer.result, answer.frame, serving.refs()[0])
 
     def _on_error(self, message: str) -> None:
         self.messenger.event("error", message)
@@ -239,7 +230,7 @@ class Agent:
         next_telemetry = time.monotonic()
         watchdog = sdnotify.watchdog_interval_s()
         next_watchdog = time.monotonic()
-        while not self._wait_stop(0.1):
+        while not self.stop_event.wait(0.1):
             self.messenger.drain()
             now = time.monotonic()
             if now >= next_telemetry:
@@ -249,10 +240,7 @@ class Agent:
                 sdnotify.notify("WATCHDOG=1\nSTATUS=" + self._status_text())
                 next_watchdog = now + watchdog
         self.shutdown()
-        return self.commands.exit_code
-
-    def _wait_stop(self, timeout: float) -> bool:
-        return self.stop_event.wait(timeout)
+        return self.exit_code
 
     def _watch_signals(self) -> None:
         """Take SIGTERM/SIGINT synchronously on a thread of their own. sigwait returns a signal number and
@@ -276,34 +264,49 @@ class Agent:
         return any(now - p.stats.last_processed_at < limit for p in self.pipelines)
 
     def _send_telemetry(self) -> None:
-        runtime = self.serving.runtime if self.serving else (lambda: (None, None))
-        t = self.telemetry.build(self.outbox.next_seq(), self.pipelines, runtime, self.outbox.depth(),
-                                 self.outbox.dropped())
+        host = self.primary()
+        runtime = host.serving.runtime if host and host.serving else (lambda: (None, None))
+        windows = {p.camera.id: p.stats.take_window() for p in self.pipelines}
+        t = self.parts.telemetry.build(self.outbox.next_seq(), self.pipelines, windows, runtime,
+                                       self.outbox.depth(), self.outbox.dropped())
+        t.p95_baseline_ms = host.follower.baseline_ms if host is not None else None
+        self._follow(windows)
         self.messenger.telemetry(t.model_dump_json().encode())
         self.messenger.flush_rejections()
         self.messenger.set_status(metrics={"fps": t.fps, "p95_ms": t.p95_ms, "cpu_pct": t.cpu_pct,
-                                           "temp_c": t.temp_c, "telemetry_seq": t.seq})
+                                           "temp_c": t.temp_c, "telemetry_seq": t.seq, **quality_summary(t)})
         self._check_frames()
+
+    def _follow(self, windows: dict[str, list[float]]) -> None:
+        """Each model's p95 over this interval, to the watch that keeps its selection right."""
+        now = time.monotonic()
+        for host in self.hosts.values():
+            p95 = percentile([v for p in host.pipelines for v in windows.get(p.camera.id, [])], 0.95)
+            host.watch(p95, now)
 
     def _check_frames(self) -> None:
         now = time.monotonic()
         stalled = [p.camera.id for p in self.pipelines
                    if now - max(p.stats.last_processed_at, self.started) > self.cfg.thresholds.no_frames_s]
         state = self.messenger.status.state
+        host = self.primary()
         if stalled and state == "online":
             self.messenger.set_status(state="degraded")
             self.messenger.event("camera", f"no frames from {', '.join(stalled)}", cameras=stalled)
-        elif not stalled and state == "degraded" and self.serving is not None and self.fallback is None:
+        elif not stalled and state == "degraded" and host is not None and self.board.settled(host) == "online":
             self.messenger.set_status(state="online")
 
     def _status_text(self) -> str:
-        s = self.serving
+        host = self.primary()
+        s = host.serving if host else None
         if s is None:
             return "no model"
         return f"{s.bundle.manifest.name} v{s.bundle.manifest.version} on {s.engine.active.key}"
 
     def shutdown(self) -> None:
-        self.updater.stop()
+        for host in self.hosts.values():
+            if host.updater is not None:
+                host.updater.stop()
         for batcher in self.batchers:
             batcher.stop()
         for p in self.pipelines:
@@ -312,9 +315,8 @@ class Agent:
         self.messenger.drain()
         self.client.publish(self.topics.status(self.cfg.device_id), self.messenger.offline_payload(), 1, True)
         self.client.stop()
-        if self.serving:
-            self.serving.engine.close()
-        self.named.close()
+        for host in self.hosts.values():
+            host.close()
         if self.metrics_server is not None:
             self.metrics_server[0].shutdown()
         self.outbox.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def _template(name: str) -> str:
-    return resources.files("agent").joinpath("templates", name).read_text()
+    return resources.files("agent").joinpath("templates").joinpath(name).read_text()
 
 
 def default_exec() -> str:

@@ -1,7 +1,7 @@
 """Does batching the frames of several cameras pay on this device? Prints one JSON object.
 
 For each artifact that takes a dynamic batch, on its runtime: n one-image calls vs one call with n images,
-interleaved in one run (agent.batching.measure_gain, the measurement the agent makes before it batches),
+interleaved in one run (agent.video.batching.measure_gain, the measurement the agent makes before it batches),
 for the classifier (EfficientNet-Lite0) and the detector (BlazeFace), n = 2 and 4.
 
     .venv/bin/python bench/batching.py
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from common import ROOT, demo_bundle, home
 
-from agent.batching import MIN_GAIN, measure_gain
-from agent.candidates import enumerate_candidates
-from agent.engine import Engine, Slot
-from agent.probe import probe
-from agent.selection import load_candidate
+from agent.inference.candidates import enumerate_candidates
+from agent.inference.engine import Engine, Slot
+from agent.inference.probe import probe
+from agent.inference.selection import load_candidate
+from agent.video.batching import MIN_GAIN, measure_gain
 from runtimes.bundle import open_bundle
 
 CHOICES = [("onnx-fp32", "onnxruntime"), ("onnx-int8", "onnxruntime"), ("openvino-int8", "openvino"),

@@ -24,13 +24,13 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("EDGECTL_HOME", tempfile.mkdtemp(prefix="edgectl-bench-"))
     from builder.api import BuildRequest, build
-    from fleet.cli import stdout_to_stderr
+    from edgectl.output import stdout_to_log
     from scripts.make_media import ensure_media
 
     media = ensure_media()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-build-")) / "bundle"
     started = time.monotonic()
-    with stdout_to_stderr():  # converters print to stdout; ours carries one JSON object
+    with stdout_to_log():  # converters print to stdout; ours carries one JSON object
         summary = build(BuildRequest(model=ROOT / "assets/models/efficientnet_lite0.onnx", calib=media / "calib",
                                      val=media / "val", out=out, force=True))
     report = json.loads((out / "report.json").read_text())

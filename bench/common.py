@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tests.broker import Broker, free_port  # noqa: E402
+from tests.support.broker import Broker, free_port  # noqa: E402
 
 
 def broker() -> Broker:
@@ -42,7 +42,7 @@ def home() -> None:
 
 def agent(b: Broker, bundle: Path, source: Path, state: Path, device: str, *extra: str,
           env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    from fleet import keys
+    from builder import keys
 
     key = state.parent / "trusted.pem"
     state.parent.mkdir(parents=True, exist_ok=True)

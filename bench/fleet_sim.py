@@ -168,7 +168,7 @@ def main() -> None:
 def run_canary(url: str, env: dict[str, str], canary: int, abort_on: float) -> dict[str, object]:
     """Push a tiny real bundle to every simulated device (one in ten fails on purpose) with a canary wave."""
     sys.path.insert(0, str(ROOT))
-    from tests.agent import fakebundle
+    from tests.support import fakebundle
 
     bundle = fakebundle.make(Path(tempfile.mkdtemp(prefix="sim-bundle-")) / "b", {"onnx-fp32": {}})
     cmd = [str(ROOT / ".venv/bin/edgectl"), "push", str(bundle), "--group", "sim", "--broker", url,

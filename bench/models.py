@@ -34,12 +34,12 @@ SET = {  # model file: calibration/validation folder prefix in the media cache
 def build_one(model: Path, prefix: str, media: Path, out: Path) -> dict[str, Any]:
     from builder.api import BuildRequest, build
     from builder.errors import BuilderError
-    from fleet.cli import stdout_to_stderr
+    from edgectl.output import stdout_to_log
     from runtimes.errors import RuntimesError
 
     started = time.monotonic()
     try:
-        with stdout_to_stderr():
+        with stdout_to_log():
             summary = build(BuildRequest(model=model, calib=media / f"{prefix}calib", val=media / f"{prefix}val",
                                          out=out, force=True))
     except (BuilderError, RuntimesError) as exc:

@@ -26,12 +26,12 @@ import paho.mqtt.client as mqtt
 import psutil
 from common import ROOT, agent, broker, demo_bundle, home
 
-from tests.broker import Broker
+from tests.support.broker import Broker
 
 RAW_RSS = """
 import sys, numpy as np, psutil
 from pathlib import Path
-from agent import selection
+from agent.inference import selection
 from runtimes.bundle import open_bundle
 b = open_bundle(Path(sys.argv[1]))
 sel = selection.load_cached(next((Path(sys.argv[2]) / "selection").glob("*pipeline.json")))
@@ -42,11 +42,11 @@ print(psutil.Process().memory_info().rss)
 
 
 def rates(bundle_root: Path, video: Path, seconds: float) -> tuple[float, float, float, str]:
-    from agent import selection
-    from agent.camera import Camera
-    from agent.engine import Engine, Slot
-    from agent.pipeline import Pipeline
-    from agent.probe import probe
+    from agent.inference import selection
+    from agent.inference.engine import Engine, Slot
+    from agent.inference.probe import probe
+    from agent.video.camera import Camera
+    from agent.video.pipeline import Pipeline
     from runtimes.bundle import open_bundle
     from runtimes.processing import to_input
 

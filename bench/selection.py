@@ -29,8 +29,8 @@ FIRST_RESULT = """
 import time, sys; t0 = time.monotonic()
 from pathlib import Path
 import numpy as np
-from agent.probe import probe
-from agent import selection
+from agent.inference.probe import probe
+from agent.inference import selection
 from runtimes.bundle import open_bundle
 b = open_bundle(Path(sys.argv[1])); hw = probe()
 sel = selection.load_cached(selection.cache_path(Path(sys.argv[2]), b, hw, None))
@@ -55,7 +55,7 @@ def bundle_path(arg: Path | None) -> Path:
 def long_run(bundle, sel, seconds: float) -> tuple[dict[str, float], dict[str, float]]:  # type: ignore[no-untyped-def]
     import onnxruntime as ort
 
-    from agent import benchmark, selection
+    from agent.inference import benchmark, selection
     from runtimes.processing import to_input
 
     ok = [c for c in sel.candidates if c.status == "ok"]
@@ -77,8 +77,8 @@ def long_run(bundle, sel, seconds: float) -> tuple[dict[str, float], dict[str, f
 
 
 def in_agent_vs_raw(bundle, sel, seconds: float) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    from agent import benchmark, selection
-    from agent.engine import Engine, Slot
+    from agent.inference import benchmark, selection
+    from agent.inference.engine import Engine, Slot
     from runtimes.processing import to_input
 
     model = selection.load_candidate(bundle, sel.selected)
@@ -105,8 +105,8 @@ def main() -> None:
     args = parser.parse_args()
     import psutil
 
-    from agent import selection
-    from agent.probe import probe
+    from agent.inference import selection
+    from agent.inference.probe import probe
     from runtimes.bundle import open_bundle
 
     bundle = open_bundle(bundle_path(args.bundle))

@@ -8,19 +8,18 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from fleet import keys
 from runtimes.bundle import sha256_file
 from runtimes.manifest import Preprocess
 from runtimes.processing import to_input
 from runtimes.tasks import Outputs, Postprocess
 
-from . import data, spec
+from . import data, keys, spec
 from .assemble import Assembly, TargetResult, write_bundle
 from .context import BuildContext, Judge
 from .errors import BuildFailed, OutputError
@@ -131,7 +130,7 @@ def _prepare(req: BuildRequest, work: Path, staging: Path, console: Console) -> 
         ctx=ctx, root=staging, name=req.name or side.get("name") or req.model.stem, version=req.version,
         source_name=req.model.name, source_sha256=_source_digest(req.model, source), source_format=fmt,
         task=post.kind, labels=labels, post=post, val=val.images, reference=reference,
-        golden=golden, started=datetime.now(UTC).isoformat(timespec="seconds"))
+        golden=golden, started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def _judge(req: BuildRequest, post: Postprocess, pre: Preprocess, info: OnnxInfo, images: Any,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fleet.keys import SigningKey
 from runtimes import signing
 from runtimes.bundle import MANIFEST, SIGNATURE, file_entry
 from runtimes.manifest import Artifact, Golden, Manifest, Source, Tolerance
@@ -19,6 +18,7 @@ from runtimes.tasks import Outputs, Postprocess
 from . import report
 from .context import BuildContext
 from .evaluate import Evaluation
+from .keys import SigningKey
 
 BUILDER_VERSION = "0.1.0"
 
@@ -90,7 +90,7 @@ def write_bundle(asm: Assembly, results: list[TargetResult], signer: SigningKey,
     listed = sorted(p.relative_to(asm.root).as_posix() for p in asm.root.rglob("*")
                     if p.is_file() and p.name not in (MANIFEST, SIGNATURE))
     manifest = Manifest(
-        name=asm.name, version=asm.version, created=datetime.now(UTC).isoformat(timespec="seconds"),
+        name=asm.name, version=asm.version, created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source=Source(filename=asm.source_name, sha256=asm.source_sha256, format=asm.source_format),
         task=asm.task, labels=asm.labels, preprocess=asm.ctx.pre, postprocess=asm.post,
         artifacts=[r.artifact for r in results if r.artifact is not None], golden=golden,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fleet import toolchain
 from runtimes.manifest import Requirements, TensorSpec
 from runtimes.processing import dequantize, to_input
 
+from . import toolchains
 from .context import BuildContext, TargetOutput
 from .convert_onnx import rel
 from .errors import TargetFailed
@@ -24,7 +24,7 @@ TIMEOUT_S = 900
 
 
 def tflite_int8(ctx: BuildContext, out: Path) -> TargetOutput:
-    python = toolchain.python("tflite")
+    python = toolchains.python("tflite")
     work = ctx.workdir / "tflite"
     work.mkdir(parents=True, exist_ok=True)
     calib = ctx.calib_tensors(ctx.info.input.model_copy(update={"layout": "NHWC", "dtype": "float32"}))

@@ -31,3 +31,15 @@ class BuildFailed(BuilderError):
     def __init__(self, message: str, summary: dict[str, Any]) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+class KeyError_(BuilderError):
+    """A signing key is missing, unreadable or would be overwritten."""
+
+
+class ToolchainMissing(BuilderError):
+    """An isolated converter toolchain is not installed."""
+
+
+class ToolchainFailed(BuilderError):
+    """Installing or running a toolchain failed."""

@@ -9,8 +9,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from fleet import toolchain
-
+from . import toolchains
 from .errors import ModelInputError
 
 OPSET = 13  # PyTorch exports
@@ -73,7 +72,7 @@ def _from_tensorflow(path: Path, fmt: str, out: Path) -> None:
     """tf2onnx at the lowest opset ONNX Runtime can run the result at: tf2onnx emits some ops (HardSwish,
     opset 14) at whatever opset it is asked for, so an opset that loads is found by trying."""
     flag = {"savedmodel": "--saved-model", "keras": "--keras", "tflite": "--tflite"}[fmt]
-    python = toolchain.python("tflite")
+    python = toolchains.python("tflite")
     problem = ""
     for opset in OPSETS:
         cmd = [str(python), "-m", "tf2onnx.convert", flag, str(path), "--output", str(out), "--opset", str(opset)]

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from runtimes.manifest import Artifact
+from runtimes.manifest import Artifact, legacy_runtime
 from runtimes.metrics import Agreement
 from runtimes.tasks import Postprocess
 
@@ -68,7 +68,8 @@ def _build_and_check(target: TargetDef, asm: Assembly, req: Policy) -> TargetRes
 
 
 def _build(target: TargetDef, asm: Assembly, out: TargetOutput) -> tuple[Artifact, list[str]]:
-    artifact = Artifact(target=target.name, runtime=target.runtime, precision=target.precision,
+    artifact = Artifact(target=target.name, format=target.format, runtime=legacy_runtime(target.format),
+                        precision=target.precision,
                         files=out.files, inputs=out.inputs, outputs=out.outputs, requires=out.requires,
                         settings=out.settings)
     return artifact, out.kept_float

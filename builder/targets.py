@@ -1,4 +1,4 @@
-"""The one table of targets: name, runtime, precision, builder function, and how to check it here."""
+"""The one table of targets: name, artifact format, precision, builder function, and how to check it here."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .errors import BuilderError
 @dataclass(frozen=True)
 class TargetDef:
     name: str
-    runtime: str
+    format: str  # the artifact's file format (runtimes.registry says which runtimes load it)
     precision: str
     build: Callable[[BuildContext, Path], TargetOutput]
     # How the build host checks accuracy and latency: runtime, options, and the file to load.
@@ -31,8 +31,8 @@ class TargetDef:
 
 
 TARGETS: dict[str, TargetDef] = {t.name: t for t in [
-    TargetDef("onnx-fp32", "onnxruntime", "fp32", onnx_fp32, "onnxruntime", {}),
-    TargetDef("onnx-int8", "onnxruntime", "int8", onnx_int8, "onnxruntime", {}, recover=onnx_int8_recover),
+    TargetDef("onnx-fp32", "onnx", "fp32", onnx_fp32, "onnxruntime", {}),
+    TargetDef("onnx-int8", "onnx", "int8", onnx_int8, "onnxruntime", {}, recover=onnx_int8_recover),
     # f32 hint on the FP16 IR: the CPU runs f32 compute on fp16-stored weights, which is what we gate.
     TargetDef("openvino-fp16", "openvino", "fp16", openvino_fp16, "openvino", {"precision": "f32"}),
     TargetDef("openvino-int8", "openvino", "int8", openvino_int8, "openvino", {}, recover=openvino_int8_recover),

@@ -45,7 +45,7 @@ def init(directory: Path | None = None, name: str = "edgectl fleet CA", days: in
         raise FleetError(f"{directory / CA_KEY}: a CA exists already (use --force to replace it)")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(_name(name))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
@@ -73,7 +73,7 @@ def issue(name: str, out: Path, server_hosts: list[str] | None = None, directory
     """A client certificate with CN=name (the MQTT username), or a server one for server_hosts."""
     ca_key, ca_cert = _load_ca(directory or ca_dir())
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server_hosts else ExtendedKeyUsageOID.CLIENT_AUTH
     builder = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(ca_cert.subject)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())

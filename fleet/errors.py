@@ -5,15 +5,3 @@ from __future__ import annotations
 
 class FleetError(Exception):
     """Base class; the message is shown to the user as is."""
-
-
-class KeyError_(FleetError):
-    """A signing key is missing, unreadable or would be overwritten."""
-
-
-class ToolchainMissing(FleetError):
-    """An isolated converter toolchain is not installed."""
-
-
-class ToolchainFailed(FleetError):
-    """Installing or running a toolchain failed."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from enum import Enum
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -11,13 +12,43 @@ from runtimes.errors import first_error
 from runtimes.manifest import Task
 from runtimes.tasks import Detection, OutputSummary
 
+from .topics import DEFAULT_MODEL
+
 SCHEMA_VERSION: Literal[1] = 1
 MAX_PAYLOAD = 1 << 20  # larger messages on a control topic are hostile or broken
 
 State = Literal["online", "offline", "updating", "degraded"]
-Phase = Literal["received", "fetching", "verifying", "staging", "checking", "switching", "soaking",
-                "committed", "rolled_back", "refused", "failed"]
-TERMINAL = ("committed", "rolled_back", "refused", "failed")  # an update in any other phase is in progress
+class Phase(str, Enum):
+    """An update's phases in the order they run (DESIGN.md §5), then how it ended.
+
+    `str, Enum` rather than StrEnum, which is 3.11+: the device side runs on 3.10 (JetPack 6). The two
+    methods give StrEnum's behaviour, so f-strings and logs show the value on every version."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    RECEIVED = "received"
+    FETCHING = "fetching"
+    VERIFYING = "verifying"
+    STAGING = "staging"
+    CHECKING = "checking"
+    SWITCHING = "switching"
+    SOAKING = "soaking"
+    COMMITTED = "committed"
+    ROLLED_BACK = "rolled_back"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+TERMINAL = frozenset({Phase.COMMITTED, Phase.ROLLED_BACK, Phase.REFUSED, Phase.FAILED})  # others: in progress
+# After a restart: a transfer resumes; an update that had begun switching models is rolled back.
+RESUMABLE = frozenset({Phase.RECEIVED, Phase.FETCHING, Phase.VERIFYING, Phase.STAGING})
+INTERRUPTIBLE = frozenset({Phase.CHECKING, Phase.SWITCHING, Phase.SOAKING})
+# A failure before the new model serves refuses the update; after, it rolls back.
+REFUSING = RESUMABLE | {Phase.CHECKING}
 
 
 class Message(BaseModel):
@@ -50,6 +81,19 @@ class NamedModel(BaseModel):
     update_phase: Phase | None = None
 
 
+class ShadowSummary(BaseModel):
+    """An update's new model against the one it replaced, on the same live frames during the soak."""
+
+    model_config = ConfigDict(extra="forbid")
+    frames: int  # frames both models answered
+    agreement: float | None  # the task's measure, mean over those frames (None: none compared)
+    disagreeing: int = 0  # frames whose agreement was below 0.5
+    serving_p50_ms: float | None = None  # the new model, serving
+    previous_p50_ms: float | None = None  # the previous one, as the shadow
+    errors: int = 0
+    samples: list[str] = Field(default_factory=list)  # JPEGs of disagreeing frames, on the device
+
+
 class Status(Message):
     device: str
     state: State
@@ -67,15 +111,37 @@ class Status(Message):
     # The latest telemetry in brief, so `edgectl status` answers from retained messages alone.
     metrics: dict[str, float | None] = Field(default_factory=dict)
     telemetry_interval_s: float = 10.0
+    # While an update runs: the version it installs and how much of its transfer is here (0-100).
+    update_to: int | None = None
+    update_progress: float | None = None
+    # The last update's new model against the one it replaced, on live frames during its soak.
+    shadow: ShadowSummary | None = None
+
+
+class CameraQuality(BaseModel):
+    """What the model's answers on one camera said about its certainty over one telemetry interval."""
+
+    model_config = ConfigDict(extra="forbid")
+    frames: int  # frames whose answer carries a confidence (classify; detect with a box)
+    confidence_hist: list[int]  # every score, in equal bins over [0, 1]
+    classes: dict[str, float] = Field(default_factory=dict)  # share of each label answered (the most common)
+    low_confidence_share: float | None = None  # frames whose confidence is below `low_threshold`
+    low_threshold: float = 0.5
+    # Jensen-Shannon distance (0: the same, 1: disjoint) of this interval from the reference taken in the first
+    # hours of the model on this camera: the confidence histogram, and the class mix. None: still collecting.
+    drift: float | None = None
+    class_drift: float | None = None
+    reference_frames: int = 0
 
 
 class CameraStats(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model: str = "default"
+    model: str = DEFAULT_MODEL
     fps: float
     frames: int
     skipped: int
     connected: bool
+    quality: CameraQuality | None = None
 
 
 class Telemetry(Message):
@@ -95,6 +161,8 @@ class Telemetry(Message):
     disk_free_mb: float | None = None
     outbox_depth: int = 0
     outbox_dropped: int = 0
+    # The default model's p95 once it settled after its selection: the yardstick that re-selection follows.
+    p95_baseline_ms: float | None = None
 
 
 class Event(Message):
@@ -102,7 +170,7 @@ class Event(Message):
     seq: int
     ts: float
     kind: Literal["update", "failover", "rejected", "error", "camera", "started", "selection", "command", "batching",
-                  "drill"]
+                  "drill", "reselect"]
     message: str
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -131,7 +199,17 @@ class Desired(Message):
     size: Annotated[int, Field(gt=0)]
     chunks: Annotated[int, Field(gt=0, le=100_000)]
     force: bool = False
+    # Below this agreement with the model it replaces (the task's measure, on live frames during the soak),
+    # the device rolls back; None: the agreement is only reported.
+    min_agreement: Annotated[float, Field(ge=0, le=1)] | None = None
+    # Performance gates against the model it replaces, on this device's cameras (soak vs the minute before
+    # the update): the new p95 at most this many times the previous one, its fps at least this share of it.
+    max_p95_ratio: Annotated[float, Field(gt=0)] | None = None
+    min_fps_ratio: Annotated[float, Field(ge=0, le=1)] | None = None
     issued_at: float = Field(default_factory=time.time)
+    # Where the bundle's bytes are, off the broker: a base URL laid out by `edgectl bundles layout`
+    # (`<url>/<digest>/manifest.json`, `bundle.tar`). None: retained chunks on the broker.
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2048)] | None = None
 
 
 class BundleManifest(Message):
@@ -155,9 +233,30 @@ class Reply(Message):
     error: str | None = None
 
 
+class BundleIndex(Message):
+    """Retained on one exact topic: every bundle `push` put on the broker, digest → chunk count. `gc` reads it
+    where a broker does not deliver retained messages to wildcard subscriptions (RabbitMQ)."""
+
+    bundles: dict[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")], Annotated[int, Field(gt=0)]] = Field(
+        default_factory=dict)
+
+
+class QualitySample(Message):
+    """A low-confidence frame, for relabelling: sent (off by default) through the outbox, rate-limited."""
+
+    device: str
+    camera: str
+    ts: float
+    model: ModelRef
+    confidence: float
+    answer: dict[str, Any]  # the task's answer on this frame, as results carry it
+    jpeg_b64: str
+
+
 PAYLOADS: dict[str, type[Message]] = {
     "status": Status, "telemetry": Telemetry, "events": Event, "results": Result, "desired": Desired,
-    "bundle-manifest": BundleManifest, "command": Command, "reply": Reply,
+    "bundle-manifest": BundleManifest, "bundle-index": BundleIndex, "command": Command, "reply": Reply,
+    "sample": QualitySample,
 }
 
 
@@ -165,7 +264,10 @@ class BadPayload(ValueError):
     """A payload that does not parse; the message names the topic and the key."""
 
 
-def parse(model: type[Message], payload: bytes | bytearray, topic: str) -> Any:
+M = TypeVar("M", bound="Message")
+
+
+def parse(model: type[M], payload: bytes | bytearray, topic: str) -> M:
     if len(payload) > MAX_PAYLOAD:
         raise BadPayload(f"{topic}: payload of {len(payload)} bytes is larger than {MAX_PAYLOAD}")
     try:

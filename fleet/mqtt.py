@@ -1,5 +1,7 @@
 """The one paho-mqtt 2.x wrapper: MQTT 5 with a 3.1.1 fallback found by trying, TLS, LWT, subscriptions
-re-made in on_connect, reconnect with backoff, QoS capped at 1 (some brokers drop QoS 2 publishers)."""
+re-made in on_connect, QoS capped at 1 (some brokers drop QoS 2 publishers), and failover across a list of
+broker nodes: a connection lost for FAILOVER_S moves to the next node; when none answers, the round is tried
+again after a back-off capped at MAX_BACKOFF_S, so a node that comes back is used within seconds."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -21,6 +23,8 @@ from .errors import FleetError
 log = logging.getLogger(__name__)
 Handler = Callable[[mqtt.MQTTMessage], None]
 Protocol = Literal["auto", "5", "3.1.1"]
+FAILOVER_S = 2.0  # a lost connection paho has not restored by then: the node is gone, try the next
+MAX_BACKOFF_S = 5.0  # between rounds over every node when none answers
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,24 @@ class BrokerSettings:
     keepalive: int = 30
 
     @classmethod
+    def from_urls(cls, urls: str | Sequence[str], **extra: Any) -> list[BrokerSettings]:
+        """One settings per node, in failover order: a comma-separated string or a list of URLs."""
+        found = split_urls(urls)
+        if not found:
+            raise FleetError("no broker URL given")
+        return [cls.from_url(url, **dict(extra)) for url in found]
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
     def from_url(cls, url: str, **extra: Any) -> BrokerSettings:
         u = parse_broker_url(url)
-        return cls(host=u.host, port=u.port, tls=u.tls, username=u.username or extra.pop("username", None),
-                   password=u.password or extra.pop("password", None), **extra)
+        # Credentials in the URL win over those given beside it (EDGECTL_USERNAME, a config's username).
+        username, password = extra.pop("username", None), extra.pop("password", None)
+        return cls(host=u.host, port=u.port, tls=u.tls, username=u.username or username,
+                   password=u.password or password, **extra)
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,13 @@ class BrokerUrl:
 
 
 SCHEMES = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
+Brokers = BrokerSettings | Sequence[BrokerSettings]
+
+
+def split_urls(urls: str | Sequence[str]) -> list[str]:
+    """`--broker a,b --broker c` and `urls = ["a", "b"]` alike: every URL, in order."""
+    items = [urls] if isinstance(urls, str) else list(urls)
+    return [u.strip() for item in items for u in item.split(",") if u.strip()]
 
 
 def parse_broker_url(url: str) -> BrokerUrl:
@@ -91,14 +116,19 @@ class _Attempt:
 
 
 class MqttClient:
-    def __init__(self, client_id: str, broker: BrokerSettings, will: Will | None = None,
+    def __init__(self, client_id: str, broker: Brokers, will: Will | None = None,
                  on_connect: Callable[[MqttClient], None] | None = None) -> None:
-        self.client_id, self.broker, self.will = client_id, broker, will
+        self.brokers = [broker] if isinstance(broker, BrokerSettings) else list(broker)
+        if not self.brokers:
+            raise FleetError("no broker URL given")
+        self.client_id, self.will, self._current = client_id, will, 0
         self.on_connect_hook = on_connect
         self.on_ack: Callable[[int], None] = lambda mid: None
         self.on_disconnect_hook: Callable[[], None] = lambda: None
         self.connected = threading.Event()
-        self.protocol: str | None = None if broker.protocol == "auto" else broker.protocol
+        first = self.brokers[0].protocol
+        self.protocol: str | None = None if first == "auto" else first
+        self._lost = threading.Event()
         self._subs: dict[str, tuple[int, Handler]] = {}
         self._lock = threading.RLock()
         self._client: mqtt.Client | None = None
@@ -111,20 +141,52 @@ class MqttClient:
         threading.Thread(target=self._negotiate, name=f"mqtt-{self.client_id}", daemon=True).start()
         return self.connected.wait(wait_s)
 
+    @property
+    def broker(self) -> BrokerSettings:
+        """The node in use (or being tried)."""
+        return self.brokers[self._current]
+
     def _negotiate(self) -> None:
-        delay = 1.0
+        delay, start = 0.5, 0
         while not self._stop.is_set():
-            for proto in ([self.protocol] if self.protocol else ["5", "3.1.1"]):
-                if self._try(proto):
-                    self.protocol = proto
-                    return
+            for step in range(len(self.brokers)):
+                self._current = (start + step) % len(self.brokers)
+                if self._connect_here():
+                    delay = 0.5
+                    self._hold()
+                    start = self._current + 1  # that node went away: the next one first
+                    break
                 if self._stop.is_set():
                     return
-            log.info("broker %s:%d unreachable (%s); retrying in %.0f s", self.broker.host, self.broker.port,
-                     self._attempt.reason, delay)
-            if self._stop.wait(delay):
-                return
-            delay = min(delay * 2, 30.0)
+            else:
+                log.info("no broker reachable (%s: %s); retrying in %.1f s",
+                         ", ".join(b.address for b in self.brokers), self._attempt.reason, delay)
+                if self._stop.wait(delay):
+                    return
+                delay = min(delay * 2, MAX_BACKOFF_S)
+
+    def _connect_here(self) -> bool:
+        for proto in (["5", "3.1.1"] if self.broker.protocol == "auto" else [self.broker.protocol]):
+            if self._try(proto):
+                self.protocol = proto
+                return True
+            if self._stop.is_set():
+                return False
+        return False
+
+    def _hold(self) -> None:
+        """Stay on this node while it serves; paho reconnects by itself after a blip, and a connection not
+        back within FAILOVER_S is dropped so the next node is tried."""
+        while not self._stop.is_set():
+            self._lost.wait()
+            if self._stop.is_set() or self.connected.wait(FAILOVER_S):
+                continue
+            log.warning("broker %s lost for %.0f s; failing over", self.broker.address, FAILOVER_S)
+            with self._lock:
+                client, self._client = self._client, None
+            if client is not None:
+                client.loop_stop()
+            return
 
     def _try(self, proto: str, timeout: float = 5.0) -> bool:
         client = self._make(proto)
@@ -163,6 +225,7 @@ class MqttClient:
         if self.will:
             client.will_set(self.will.topic, self.will.payload, self.will.qos, self.will.retain)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = lambda _c, _u, mid, _rc, _p: self.on_ack(mid)
@@ -171,6 +234,7 @@ class MqttClient:
     def stop(self, clean: bool = True) -> None:
         """Stop. clean=False drops the TCP connection without DISCONNECT, so the broker sends the LWT."""
         self._stop.set()
+        self._lost.set()
         with self._lock:
             client = self._client
         if client is None:
@@ -193,18 +257,24 @@ class MqttClient:
         self.protocol = "5" if client.protocol == mqtt.MQTTv5 else "3.1.1"  # before anyone sees `connected`
         self._attempt.ok = True
         self._attempt.done.set()
+        self._lost.clear()
         with self._lock:
             for topic, (qos, _) in self._subs.items():
                 client.subscribe(topic, qos)
         self.connected.set()
-        log.info("connected to %s:%d (MQTT %s)", self.broker.host, self.broker.port, self.protocol)
+        log.info("connected to %s (MQTT %s)", self.broker.address, self.protocol)
         if self.on_connect_hook:
             self.on_connect_hook(self)
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        self._attempt.reason = "connection refused or timed out"
+        self._attempt.done.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self._attempt.reason = str(rc)
         self._attempt.done.set()
-        if self.connected.is_set():
+        self._lost.set()
+        if self.connected.is_set() and not self._stop.is_set():  # our own stop is not news
             log.warning("disconnected from broker: %s", rc)
         self.connected.clear()
         self.on_disconnect_hook()

@@ -16,11 +16,14 @@ import paho.mqtt.client as mqtt
 
 from runtimes.bundle import open_bundle
 
+from . import remote, web
 from .errors import FleetError
 from .messages import TERMINAL, Desired
-from .mqtt import BrokerSettings, MqttClient
-from .topics import Topics
+from .mqtt import Brokers, MqttClient
+from .topics import DEFAULT_MODEL, Topics
 from .transfer import Packed, pack
+
+FIGURES = ("p95_ms", "previous_p95_ms", "fps", "previous_fps")  # what a soak measured, in push results
 
 
 @dataclass
@@ -28,6 +31,8 @@ class Progress:
     device: str
     phase: str = "pending"
     reason: str | None = None
+    agreement: float | None = None  # the new model against the previous one on live frames (the soak's shadow)
+    figures: dict[str, float] = field(default_factory=dict)  # p95_ms, fps and the previous model's, from the soak
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -35,12 +40,13 @@ class Progress:
     def result(self) -> dict[str, Any]:
         result = {"failed": "refused"}.get(self.phase, self.phase) if self.phase in TERMINAL else "timeout"
         end = self.finished or time.monotonic()
-        return {"device": self.device, "result": result, "reason": self.reason, "seconds": round(end - self.started, 2)}
+        return {"device": self.device, "result": result, "reason": self.reason, "seconds": round(end - self.started, 2),
+                "agreement": self.agreement, **{k: self.figures.get(k) for k in FIGURES}}
 
 
 class Pusher:
-    def __init__(self, broker: BrokerSettings, topics: Topics,
-                 on_progress: Callable[[Progress], None] = lambda _p: None, model: str = "default") -> None:
+    def __init__(self, broker: Brokers, topics: Topics,
+                 on_progress: Callable[[Progress], None] = lambda _p: None, model: str = DEFAULT_MODEL) -> None:
         """`model`: which of each device's models this push updates (a name from its `[models]`)."""
         self.topics, self.on_progress, self.model = topics, on_progress, model
         self.client = MqttClient(f"edgectl-push-{uuid.uuid4().hex[:8]}", broker)
@@ -58,19 +64,32 @@ class Pusher:
     def connect(self) -> None:
         if not self.client.start(wait_s=10):
             self.client.stop()
-            raise FleetError(f"cannot reach the broker at {self.client.broker.host}:{self.client.broker.port}")
+            raise FleetError(f"cannot reach the broker at {', '.join(b.address for b in self.client.brokers)}")
 
-    def publish_bundle(self, root: Path) -> tuple[Packed, Desired]:
+    def publish_bundle(self, root: Path, http: web.HttpSource | None = None,
+                       http_dir: Path | None = None) -> tuple[Packed, Desired]:
+        """Retained chunks on the broker, or (with `http`) the bytes on a web server: laid out in `http_dir`
+        when given, and checked reachable at the URL before any device is told about them."""
         bundle = open_bundle(root)  # refuse to ship something that does not even verify here
         packed = pack(root)
         self.digest = packed.digest
+        if http is not None:
+            if http_dir is not None:
+                web.layout(packed, http_dir)
+            http.manifest(packed.digest)
+        else:
+            self._publish_chunks(packed)
+        desired = Desired(digest=packed.digest, name=bundle.manifest.name, version=bundle.manifest.version,
+                          size=packed.manifest.size, chunks=len(packed.manifest.chunk_sha256),
+                          url=http.base if http else None)
+        return packed, desired
+
+    def _publish_chunks(self, packed: Packed) -> None:
         mids = [self._publish(self.topics.bundle_manifest(packed.digest), packed.manifest.model_dump_json().encode())]
         for i in range(len(packed.manifest.chunk_sha256)):
             mids.append(self._publish(self.topics.bundle_chunk(packed.digest, i), packed.chunk(i)))
         self._wait_acks(mids, 120)
-        desired = Desired(digest=packed.digest, name=bundle.manifest.name, version=bundle.manifest.version,
-                          size=packed.manifest.size, chunks=len(packed.manifest.chunk_sha256))
-        return packed, desired
+        remote.add_to_index(self.client, self.topics, packed.digest, len(packed.manifest.chunk_sha256))
 
     def _publish(self, topic: str, payload: bytes, retain: bool = True) -> int:
         deadline = time.monotonic() + 30
@@ -104,9 +123,12 @@ class Pusher:
         data = doc.get("data", {}) if isinstance(doc, dict) else {}
         prog = self.progress.get(parsed[0]) if parsed else None
         if prog is None or data.get("digest") != self.digest or not data.get("phase") \
-                or data.get("model", "default") != self.model:
+                or data.get("model", DEFAULT_MODEL) != self.model:
             return
         prog.phase, prog.reason = data["phase"], doc.get("message")
+        if isinstance(data.get("agreement"), int | float):
+            prog.agreement = float(data["agreement"])
+        prog.figures |= {k: float(data[k]) for k in FIGURES if isinstance(data.get(k), int | float)}
         if prog.phase in TERMINAL:
             prog.finished = time.monotonic()
             prog.done.set()
@@ -136,13 +158,19 @@ def rollout(pusher: Pusher, desired: Desired, devices: list[str], canary: int, a
         pusher.follow(wave)
         pusher.set_desired(wave, desired)
         if not wait:
-            return [{"device": d, "result": "pending", "reason": None, "seconds": 0.0} for d in devices]
+            return [_result(d, "pending") for d in devices]
         outcome = pusher.wait(wave, timeout)
         results += outcome
         failed = [r["device"] for r in outcome if r["result"] != "committed"]
         if index == 0 and len(waves) > 1 and 100 * len(failed) / len(wave) > abort_pct:
             pusher.set_desired(failed, None)
-            results += [{"device": d, "result": "skipped", "reason": f"canary failures {len(failed)}/{len(wave)} "
-                         f"passed --abort-on {abort_pct:.0f}%", "seconds": 0.0} for d in waves[1]]
+            why = "; ".join(f"{r['device']}: {r['result']} ({r['reason']})" for r in outcome if r["device"] in failed)
+            results += [_result(d, "skipped", f"halted: canary failures {len(failed)}/{len(wave)} passed "
+                                              f"--abort-on {abort_pct:.0f}% — {why}") for d in waves[1]]
             break
     return results
+
+
+def _result(device: str, result: str, reason: str | None = None) -> dict[str, Any]:
+    return {"device": device, "result": result, "reason": reason, "seconds": 0.0, "agreement": None,
+            **dict.fromkeys(FIGURES)}

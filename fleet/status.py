@@ -14,13 +14,14 @@ import paho.mqtt.client as mqtt
 
 from . import registry
 from .messages import BadPayload, Status, parse
-from .mqtt import BrokerSettings, MqttClient
+from .mqtt import Brokers, MqttClient
 from .topics import Topics
 
 HEALTHY = ("online",)
+OFFLINE_INTERVALS = 10
 
 
-def collect(broker: BrokerSettings, topics: Topics, idle_s: float = 0.25, max_s: float = 5.0,
+def collect(broker: Brokers, topics: Topics, idle_s: float = 0.25, max_s: float = 5.0,
             connect_s: float = 10.0) -> dict[str, Status]:
     known = set(registry.load())
     found: dict[str, Status] = {}
@@ -31,7 +32,7 @@ def collect(broker: BrokerSettings, topics: Topics, idle_s: float = 0.25, max_s:
         if parsed is None or not msg.payload:
             return
         try:
-            status: Status = parse(Status, msg.payload, msg.topic)
+            status = parse(Status, msg.payload, msg.topic)
         except BadPayload:
             return
         with lock:
@@ -44,7 +45,8 @@ def collect(broker: BrokerSettings, topics: Topics, idle_s: float = 0.25, max_s:
     client.subscribe(topics.every("status"), on_status, qos=0)
     if not client.start(wait_s=connect_s):
         client.stop()
-        raise ConnectionError(f"cannot reach the broker at {broker.host}:{broker.port}")
+        raise ConnectionError(f"cannot reach the broker at {', '.join(b.address for b in client.brokers)}")
+    client.publish(topics.ping(), b"", qos=0)  # every device answers live, whatever the broker retains
     start = last[0] = time.monotonic()
     stop = threading.Event()
     while not stop.wait(0.02):
@@ -65,7 +67,9 @@ def row(device: str, status: Status, now: float | None = None) -> dict[str, Any]
     now = now or time.time()
     age = max(0.0, now - status.ts)
     state: str = status.state
-    if state != "offline" and age > 3 * status.telemetry_interval_s + 5:
+    if state != "offline" and age > OFFLINE_INTERVALS * status.telemetry_interval_s + 30:
+        state = "offline"  # silent this long: gone, though no will said so (its broker node died with it)
+    elif state != "offline" and age > 3 * status.telemetry_interval_s + 5:
         state = "stale"  # retained, but the agent stopped refreshing it without an LWT (yet)
     rt = status.runtime
     return {
@@ -77,6 +81,8 @@ def row(device: str, status: Status, now: float | None = None) -> dict[str, Any]
         "fps": status.metrics.get("fps"), "p95_ms": status.metrics.get("p95_ms"),
         "cpu_pct": status.metrics.get("cpu_pct"), "temp_c": status.metrics.get("temp_c"),
         "update_phase": status.update_phase, "agent_version": status.agent_version, "groups": status.groups,
+        "agreement": status.shadow.agreement if status.shadow else None,
+        "low_confidence_share": status.metrics.get("low_confidence_share"), "drift": status.metrics.get("drift"),
         "other_models": [{"name": o.name, "model": o.model.name, "version": o.model.version,
                           "runtime": f"{o.runtime.target}/{o.runtime.runtime}" if o.runtime else None,
                           "update_phase": o.update_phase}
@@ -91,8 +97,9 @@ def rows(found: dict[str, Status], group: str | None = None) -> list[dict[str, A
     missing = [d for d in sorted(known) if d not in found and (group is None or group in known[d].get("groups", []))]
     out += [{"device": d, "state": "offline", "last_seen_s": round(now - known[d].get("last_seen", now), 1),
              "model": None, "version": None, "runtime": None, "device_kind": None, "fps": None, "p95_ms": None,
-             "cpu_pct": None, "temp_c": None, "update_phase": None, "agent_version": None,
-             "groups": known[d].get("groups", []), "other_models": []} for d in missing]
+             "cpu_pct": None, "temp_c": None, "update_phase": None, "agent_version": None, "agreement": None,
+             "low_confidence_share": None, "drift": None, "groups": known[d].get("groups", []),
+             "other_models": []} for d in missing]
     return out
 
 

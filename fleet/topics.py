@@ -6,7 +6,10 @@ import re
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "edge"
+DEFAULT_MODEL = "default"  # the model whose desired state is `<prefix>/<device>/desired` (DESIGN.md §3)
 BUNDLES = "bundles"
+FLEET = "_fleet"  # fleet-wide topics (the status ping); like BUNDLES, never a device id
+RESERVED = (BUNDLES, FLEET)
 KINDS = ("status", "telemetry", "events", "results", "desired")
 
 
@@ -30,10 +33,14 @@ class Topics:
         """A JPEG of the frame a detection came from (raw bytes, QoS 0, not retained)."""
         return f"{self.prefix}/{device}/snapshots/{camera}"
 
-    def desired(self, device: str, model: str = "default") -> str:
+    def sample(self, device: str, camera: str) -> str:
+        """A low-confidence frame with its answer, for relabelling (JSON, QoS 1, through the outbox)."""
+        return f"{self.prefix}/{device}/samples/{camera}"
+
+    def desired(self, device: str, model: str = DEFAULT_MODEL) -> str:
         """The default model's desired state, or a named model's (`…/desired/<model>`), retained."""
         base = f"{self.prefix}/{device}/desired"
-        return base if model == "default" else f"{base}/{model}"
+        return base if model == DEFAULT_MODEL else f"{base}/{model}"
 
     def every_desired(self) -> list[str]:
         return [self.every("desired"), f"{self.prefix}/+/desired/+"]
@@ -57,28 +64,39 @@ class Topics:
     def bundle_chunk(self, digest: str, index: int) -> str:
         return f"{self.prefix}/{BUNDLES}/{digest}/chunk/{index}"
 
+    def bundle_chunks(self, digest: str) -> str:
+        return f"{self.prefix}/{BUNDLES}/{digest}/chunk/+"
+
     def bundle_all(self, digest: str) -> str:
         return f"{self.prefix}/{BUNDLES}/{digest}/#"
+
+    def bundle_index(self) -> str:
+        return f"{self.prefix}/{BUNDLES}/index"
 
     def all_bundles(self) -> str:
         return f"{self.prefix}/{BUNDLES}/+/manifest"
 
+    def ping(self) -> str:
+        """`edgectl status` asks every device to publish its status now: live messages reach a wildcard
+        subscriber on every broker, retained ones do not (RabbitMQ) or stay on one node (clusters)."""
+        return f"{self.prefix}/{FLEET}/ping"
+
     def parse(self, topic: str) -> tuple[str, str] | None:
-        """(device, kind) of a per-device topic, or None (bundles, foreign topics)."""
+        """(device, kind) of a per-device topic, or None (bundles, fleet-wide and foreign topics)."""
         parts = topic.split("/")
-        if len(parts) < 3 or parts[0] != self.prefix or parts[1] == BUNDLES:
+        if len(parts) < 3 or parts[0] != self.prefix or parts[1] in RESERVED:
             return None
         return parts[1], "/".join(parts[2:])
 
 
 # The commands an agent answers on `cmd/<name>`; edgectl refuses others before it dials the broker.
 COMMANDS = ("restart", "reselect", "logs", "config")
-DEVICE_ID_RULE = "must be 1-64 characters without '/', '+', '#', spaces, and not 'bundles'"
+DEVICE_ID_RULE = "must be 1-64 characters without '/', '+', '#', spaces, and not 'bundles' or '_fleet'"
 
 
 def valid_device_id(device: str) -> bool:
     """Device ids become topic levels: no wildcards, separators or the reserved bundles level."""
-    return bool(device) and device != BUNDLES and len(device) <= 64 and not any(c in device for c in "/+#\0 ")
+    return bool(device) and device not in RESERVED and len(device) <= 64 and not any(c in device for c in "/+#\0 ")
 
 
 MODEL_NAME_RULE = "1-32 letters, digits, '_', '.' or '-'"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import FleetError
-from .messages import BundleManifest
+from .messages import BundleManifest, Desired
 
 CHUNK_SIZE = 256 * 1024
 MAX_MEMBERS = 10_000
@@ -55,6 +55,13 @@ def check_chunk(manifest: BundleManifest, index: int, payload: bytes) -> None:
         raise TransferError(f"chunk {index} of {manifest.digest[:12]}: {len(payload)} bytes, expected {expected}")
     if hashlib.sha256(payload).hexdigest() != manifest.chunk_sha256[index]:
         raise TransferError(f"chunk {index} of {manifest.digest[:12]}: sha256 mismatch")
+
+
+def check_desired(manifest: BundleManifest, desired: Desired) -> None:
+    """The transfer manifest (from the broker or a web server) is the one the desired state announced."""
+    if manifest.digest != desired.digest or manifest.size != desired.size or \
+            len(manifest.chunk_sha256) != desired.chunks:
+        raise TransferError(f"transfer manifest for {manifest.digest[:12]} does not match the desired state")
 
 
 def check_manifest(manifest: BundleManifest) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .registry import formats
 from .tasks import Postprocess
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -18,7 +19,6 @@ DType = Literal["float32", "float16", "uint8", "int8", "int32", "int64"]
 Task = Literal["classify", "detect", "segment", "raw"]
 ResizeMode = Literal["stretch", "letterbox", "center_crop"]
 Precision = Literal["fp32", "fp16", "bf16", "int8"]
-Target = Literal["onnx-fp32", "onnx-int8", "openvino-fp16", "openvino-int8", "tflite-int8", "tensorrt"]
 
 
 class Strict(BaseModel):
@@ -94,9 +94,20 @@ class Tolerance(Strict):
         return data
 
 
+LEGACY_FORMATS = {"onnxruntime": "onnx"}  # bundles before `format` named the runtime the file was for
+
+
+def legacy_runtime(fmt: str) -> str:
+    """What a bundle before `format` said in `runtime` for a file of this format."""
+    return next((runtime for runtime, f in LEGACY_FORMATS.items() if f == fmt), fmt)
+
+
 class Artifact(Strict):
-    target: Target
-    runtime: Literal["onnxruntime", "openvino", "tflite", "tensorrt", "fake"]
+    target: str  # the builder's target (builder/targets.py) that made it
+    format: str  # the file format: which runtimes load it is the registry's business
+    # The runtime the file was made for, as bundles before `format` said it; still written for their readers,
+    # never read for a decision.
+    runtime: str | None = None
     precision: Precision
     files: list[str]
     inputs: list[TensorSpec]
@@ -104,6 +115,21 @@ class Artifact(Strict):
     requires: Requirements = Field(default_factory=Requirements)
     # Runtime-specific build or load settings (e.g. the TensorRT recipe).
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _format_from_runtime(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "runtime" in data and "format" not in data:
+            data = {**data, "format": LEGACY_FORMATS.get(data["runtime"], data["runtime"])}
+        return data
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        known = formats()
+        if value not in known:
+            raise ValueError(f"unknown artifact format {value!r}; known: {', '.join(sorted(known))}")
+        return value
 
 
 class Golden(Strict):

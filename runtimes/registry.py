@@ -3,22 +3,41 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
 from .adapters.base import Adapter, RuntimeInfo
 from .errors import RuntimesError, RuntimeUnavailable
 
-ADAPTERS: dict[str, str] = {
-    "onnxruntime": "runtimes.adapters.onnxruntime:OnnxRuntimeAdapter",
-    "openvino": "runtimes.adapters.openvino:OpenVinoAdapter",
-    "tflite": "runtimes.adapters.tflite:TfliteAdapter",
-    "tensorrt": "runtimes.adapters.tensorrt:TensorRtAdapter",
-    "fake": "runtimes.adapters.fake:FakeAdapter",
+
+@dataclass(frozen=True)
+class Entry:
+    path: str  # "module:Class", imported only when the runtime is probed or used
+    formats: tuple[str, ...]  # the artifact formats (manifest `format`) it loads
+
+
+# Adding a runtime is its adapter module plus one line here; a new artifact format is named here too.
+ADAPTERS: dict[str, Entry] = {
+    "onnxruntime": Entry("runtimes.adapters.onnxruntime:OnnxRuntimeAdapter", ("onnx",)),
+    "openvino": Entry("runtimes.adapters.openvino:OpenVinoAdapter", ("openvino", "onnx")),
+    "tflite": Entry("runtimes.adapters.tflite:TfliteAdapter", ("tflite",)),
+    "tensorrt": Entry("runtimes.adapters.tensorrt:TensorRtAdapter", ("tensorrt",)),
+    "fake": Entry("runtimes.adapters.fake:FakeAdapter", ("fake",)),
 }
+
+
+def formats() -> frozenset[str]:
+    """Every artifact format some registered runtime loads: what a manifest may name."""
+    return frozenset(f for entry in ADAPTERS.values() for f in entry.formats)
+
+
+def loads(runtime: str, fmt: str) -> bool:
+    entry = ADAPTERS.get(runtime)
+    return entry is not None and fmt in entry.formats
 
 
 def adapter_class(name: str) -> type[Adapter]:
     try:
-        module_name, cls_name = ADAPTERS[name].split(":")
+        module_name, cls_name = ADAPTERS[name].path.split(":")
     except KeyError as exc:
         raise RuntimesError(f"unknown runtime {name!r}; known: {', '.join(ADAPTERS)}") from exc
     cls: type[Adapter] = getattr(importlib.import_module(module_name), cls_name)

@@ -6,13 +6,19 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
 # Brokers the tests start on free ports: mosquitto (every test) and nats-server (3.1.1 interop);
-# libfaketime for the clock-jump test; debootstrap and systemd-nspawn for the boot test of the unit.
+# libfaketime for the clock-jump test; debootstrap and systemd-nspawn for the boot test of the unit;
+# nginx for bundle bytes over HTTP (the tests run their own, on a free loopback port); headless Chromium for
+# the report chart's layout test.
 missing=""
 { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing="$missing mosquitto"
 command -v nats-server >/dev/null 2>&1 || missing="$missing nats-server"
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing="$missing faketime"
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
 command -v systemd-nspawn >/dev/null 2>&1 || missing="$missing systemd-container"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+# A real browser for the build report's chart test (its layout measured with the browser's own metrics).
+command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || \
+  missing="$missing chromium-headless-shell fonts-dejavu-core"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing$missing (apt-get)" >&2

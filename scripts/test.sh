@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/mypy
+# The device side runs on Python 3.10 (JetPack 6) and this machine has only 3.11: a static minimum-version check.
+.venv/bin/vermin -q --no-tips --violations -t=3.10- --eval-annotations --no-parse-comments agent runtimes fleet builder edgectl
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

@@ -10,17 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker, free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "assets" / "models" / "efficientnet_lite0.onnx"
-LABELS = ROOT / "assets" / "models" / "imagenet_labels.txt"
-MODELS = ROOT / "assets" / "models"
-DETECTOR = MODELS / "face_detection_short_range.tflite"  # BlazeFace as MediaPipe ships it (ssd_anchors)
-TEXT_DETECTOR = MODELS / "ppocr_v4_det.onnx"  # Paddle2ONNX, dynamic H/W, segment
-TEXT_ORIENTATION = MODELS / "ppocr_mobile_v2_cls.onnx"  # Paddle2ONNX, opset 11, classify (softmax inside)
-FACE_MESH = MODELS / "face_landmark.tflite"  # TFLite, two outputs, raw
-TEXT_READER = MODELS / "ppocr_v4_rec.onnx"  # Paddle2ONNX, dynamic width, raw (CTC probabilities)
+from tests.support.assets import (
+    DETECTOR,
+    FACE_MESH,
+    MODEL,
+    ROOT,
+    TEXT_DETECTOR,
+    TEXT_ORIENTATION,
+    TEXT_READER,
+)
+from tests.support.broker import Broker, free_port
 
 
 def _load_media_script() -> object:
@@ -68,7 +67,7 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
 @pytest.fixture
 def recorder(own_broker: Broker) -> Iterator[object]:
     """Everything under edge/# on this test's own broker."""
-    from tests.mqtt_helpers import Recorder
+    from tests.support.mqtt import Recorder
 
     rec = Recorder(own_broker.port, ["edge/#"])
     yield rec
@@ -89,7 +88,7 @@ def _build(out: Path, model: Path, media: Path, data: str, targets: str, version
 
 def _with_tflite(targets: str) -> str:
     """TFLite joins the CPU targets when its toolchain is installed (the test command installs it)."""
-    from fleet import toolchain
+    from builder import toolchains as toolchain
 
     return targets + ",tflite-int8" if toolchain.stamp("tflite") is not None else targets
 

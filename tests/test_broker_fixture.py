@@ -4,7 +4,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from tests.broker import Broker
+from tests.support.broker import Broker
 
 
 def test_publish_subscribe_round_trip(broker: Broker) -> None:

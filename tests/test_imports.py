@@ -17,4 +17,4 @@ def test_import_runtimes_imports_no_runtime() -> None:
 
 
 def test_cli_modules_import_no_runtime() -> None:
-    assert _loaded_after("import fleet.cli, agent.cli") == []
+    assert _loaded_after("import edgectl.app, agent.cli") == []

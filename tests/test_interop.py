@@ -4,103 +4,19 @@ agent and edgectl find 3.1.1 by trying, without being told."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import pwd
 import shutil
-import socket
-import subprocess
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import app
+from edgectl.app import app
 from fleet.mqtt import BrokerSettings, MqttClient
-from tests.broker import free_port
-from tests.mqtt_helpers import FAST, Recorder, start_agent
-
-
-class NatsBroker:
-    def __init__(self, workdir: Path) -> None:
-        self.port, self.client_port = free_port(), free_port()
-        workdir.mkdir(parents=True, exist_ok=True)
-        conf = workdir / "nats.conf"
-        conf.write_text(f'server_name: edgectl_test_{self.port}\nlisten: 127.0.0.1:{self.client_port}\n'
-                        f'jetstream {{ store_dir: "{workdir / "js"}" }}\nmqtt {{ listen: 127.0.0.1:{self.port} }}\n')
-        self.proc = subprocess.Popen([shutil.which("nats-server") or "nats-server", "-c", str(conf)],
-                                     stdout=subprocess.DEVNULL, stderr=(workdir / "nats.log").open("wb"))
-        self.url = f"mqtt://127.0.0.1:{self.port}"
-        wait = threading.Event()
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                wait.wait(0.1)
-        raise RuntimeError("nats-server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float, what: str) -> None:
-    wait = threading.Event()
-    for _ in range(int(seconds * 10)):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            wait.wait(0.1)
-    raise RuntimeError(f"{what} did not listen on {port} within {seconds} s")
-
-
-class RabbitBroker:
-    """A private RabbitMQ node (its own name, ports and data dir) with the MQTT plugin."""
-
-    def __init__(self) -> None:
-        # Not under pytest's tmp_path: its parents are 0700 root, and the node runs as user rabbitmq.
-        workdir = self.workdir = Path(tempfile.mkdtemp(prefix="edgectl-rabbitmq-"))
-        self.port, amqp, dist = free_port(), free_port(), free_port()
-        (workdir / "rabbitmq.conf").write_text(f"listeners.tcp.default = {amqp}\nmqtt.listeners.tcp.default = "
-                                               f"{self.port}\nmqtt.allow_anonymous = true\nloopback_users = none\n")
-        (workdir / "enabled_plugins").write_text("[rabbitmq_mqtt].\n")
-        env = {**os.environ, "RABBITMQ_NODENAME": f"edgectl{self.port}@localhost", "RABBITMQ_NODE_PORT": str(amqp),
-               "RABBITMQ_DIST_PORT": str(dist), "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq"),
-               "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "enabled_plugins")}
-        for key, sub in (("MNESIA_BASE", "mnesia"), ("LOG_BASE", "log"), ("FEATURE_FLAGS_FILE", "ff"),
-                         ("QUORUM_DIR", "quorum"), ("STREAM_DIR", "stream"), ("PLUGINS_EXPAND_DIR", "plugins"),
-                         ("PID_FILE", "pid")):
-            env[f"RABBITMQ_{key}"] = str(workdir / sub)
-        (workdir / "mnesia").mkdir()
-        (workdir / "log").mkdir()
-        user = pwd.getpwnam("rabbitmq")
-        for path in [workdir, *workdir.rglob("*")]:
-            os.chown(path, user.pw_uid, user.pw_gid)  # Debian's wrapper runs the node as user rabbitmq
-        self.proc = subprocess.Popen(["rabbitmq-server"], env=env, stdout=(workdir / "out").open("wb"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.url = f"mqtt://127.0.0.1:{self.port}"
-        wait_port(self.port, self.proc, 90, "rabbitmq-server")
-
-    def stop(self) -> None:
-        # Debian's wrapper starts the node through su, in a session of its own: killing our process group
-        # left the node running. Kill the whole tree, found while it is still one.
-        import psutil
-
-        tree = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
-        for proc in tree:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        psutil.wait_procs(tree, timeout=10)
-        self.proc.wait(10)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+from tests.support.interop import NatsBroker, RabbitBroker
+from tests.support.mqtt import FAST, Recorder, start_agent
 
 
 @pytest.fixture(params=["nats", "rabbitmq"])
@@ -145,3 +61,39 @@ def test_agent_status_and_push(broker311: NatsBroker | RabbitBroker, bundle: Pat
     finally:
         agent.kill()
         rec.close()
+
+
+@pytest.mark.slow
+def test_status_at_the_default_interval_sees_the_device_every_time(broker311: NatsBroker | RabbitBroker,
+                                                                   bundle: Path, media: Path,
+                                                                   tmp_path: Path) -> None:
+    """RabbitMQ delivers no retained message to a wildcard subscription: status asks every device instead."""
+    rec = Recorder(broker311.port, ["edge/#"], client_id="rec")
+    agent = start_agent(broker311, bundle, media, tmp_path / "state", "n2", "--telemetry-interval", "10",  # type: ignore[arg-type]
+                        env=FAST)
+    try:
+        rec.wait_for(lambda t, d: t == "edge/n2/status" and d.get("state") == "online" and d.get("model"), 120)
+        seen = []
+        for _ in range(10):
+            result = CliRunner().invoke(app, ["status", "--broker", broker311.url, "--json"])
+            seen.append({r["device"]: r["state"] for r in json.loads(result.stdout)}.get("n2"))
+        assert seen == ["online"] * 10
+    finally:
+        agent.kill()
+        rec.close()
+
+
+def test_gc_clears_what_no_device_desires(broker311: NatsBroker | RabbitBroker, bundle: Path) -> None:
+    """The bundle index is read on its exact topic: gc works where retained wildcards do not."""
+    from fleet.push import Pusher
+    from fleet.topics import Topics
+
+    pusher = Pusher(BrokerSettings.from_url(broker311.url), Topics())
+    pusher.connect()
+    packed, _desired = pusher.publish_bundle(bundle)  # no device is told: garbage at once
+    pusher.close()
+    result = CliRunner().invoke(app, ["gc", "--broker", broker311.url, "--wait", "1"])
+    assert result.exit_code == 0 and "cleared 1 bundle" in result.output, result.output
+    again = CliRunner().invoke(app, ["gc", "--broker", broker311.url, "--wait", "1"])
+    assert "cleared 0 bundle" in again.output, again.output
+    assert packed.digest

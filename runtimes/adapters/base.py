@@ -10,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import LoadFailed, first_error
-from ..processing import Array
+from ..geometry import Array
 
 
 class Options(BaseModel):
@@ -31,6 +31,24 @@ def parse_options(model: type[OptionsT], runtime: str, raw: dict[str, Any]) -> O
 
 
 @dataclass(frozen=True)
+class HostTraits:
+    """What a runtime's variants depend on in the device, as the agent's probe found it."""
+
+    threads: tuple[int, ...]  # inference thread counts worth measuring
+    cpu_flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to run an artifact: a device, the adapter's load options, the precision it really computes in
+    (which picks the golden tolerance)."""
+
+    device: str
+    settings: dict[str, Any]
+    precision: str
+
+
+@dataclass(frozen=True)
 class RuntimeInfo:
     name: str
     version: str
@@ -41,8 +59,6 @@ class RuntimeInfo:
 class Adapter(abc.ABC):
     runtime: ClassVar[str]
     options_model: ClassVar[type[Options]]
-    # Artifact formats (manifest `runtime` values) this adapter can load.
-    formats: ClassVar[tuple[str, ...]]
 
     def __init__(self) -> None:
         self.options: Options | None = None
@@ -51,6 +67,13 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def probe(cls) -> RuntimeInfo:
         """Version and devices; raises RuntimeUnavailable when the library is missing or broken."""
+
+    @classmethod
+    def variants(cls, precision: str, settings: dict[str, Any], devices: list[str],
+                 host: HostTraits) -> list[Variant]:
+        """Every setting worth measuring for an artifact of this precision (its manifest `settings` given)
+        on the devices the probe found. The default: its first device, as is."""
+        return [Variant(d, {}, precision) for d in devices[:1]]
 
     @abc.abstractmethod
     def load(self, files: list[Path], options: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InferenceFailed, LoadFailed
 from ..processing import Array
-from .base import Adapter, Options, RuntimeInfo, parse_options
+from .base import Adapter, HostTraits, Options, RuntimeInfo, Variant, parse_options
 
 
 class FakeOptions(Options):
@@ -38,13 +38,18 @@ def fake_logits(images: Array, seed: int, classes: int) -> Array:
 class FakeAdapter(Adapter):
     runtime: ClassVar[str] = "fake"
     options_model: ClassVar[type[Options]] = FakeOptions
-    formats: ClassVar[tuple[str, ...]] = ("fake",)
 
     def __init__(self) -> None:
         super().__init__()
         self._spec: dict[str, Any] = {}
         self._calls = 0
         self._opts = FakeOptions()
+
+    @classmethod
+    def variants(cls, precision: str, settings: dict[str, Any], devices: list[str],
+                 host: HostTraits) -> list[Variant]:
+        """Options from the artifact, so a test bundle can describe a slow, failing or stuck candidate."""
+        return [Variant(d, dict(settings.get("options", {})), precision) for d in devices[:1]]
 
     @classmethod
     def probe(cls) -> RuntimeInfo:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from ..errors import InferenceFailed, LoadFailed, RuntimeUnavailable
 from ..processing import Array
-from .base import Adapter, Options, RuntimeInfo, parse_options
+from .base import Adapter, HostTraits, Options, RuntimeInfo, Variant, parse_options
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -33,12 +33,18 @@ def _import() -> Any:
 class OnnxRuntimeAdapter(Adapter):
     runtime: ClassVar[str] = "onnxruntime"
     options_model: ClassVar[type[Options]] = OrtOptions
-    formats: ClassVar[tuple[str, ...]] = ("onnxruntime",)
 
     def __init__(self) -> None:
         super().__init__()
         self._session: Any = None
         self._names: list[str] = []
+
+    @classmethod
+    def variants(cls, precision: str, settings: dict[str, Any], devices: list[str],
+                 host: HostTraits) -> list[Variant]:
+        """The CPU at each thread count worth measuring; an accelerator (CUDA, …) as it comes."""
+        cpu = [Variant("cpu", {"device": "cpu", "threads": t}, precision) for t in host.threads if "cpu" in devices]
+        return cpu + [Variant(d, {"device": d}, precision) for d in devices if d != "cpu"]
 
     @classmethod
     def probe(cls) -> RuntimeInfo:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from ..errors import InferenceFailed, LoadFailed, RuntimeUnavailable
 from ..processing import Array
-from .base import Adapter, Options, RuntimeInfo, parse_options
+from .base import Adapter, HostTraits, Options, RuntimeInfo, Variant, parse_options
 
 
 class OvOptions(Options):
@@ -30,12 +30,16 @@ class OpenVinoAdapter(Adapter):
     runtime: ClassVar[str] = "openvino"
     options_model: ClassVar[type[Options]] = OvOptions
     # OpenVINO reads ONNX directly, so it is a candidate for the ONNX artifacts too.
-    formats: ClassVar[tuple[str, ...]] = ("openvino", "onnxruntime")
 
     def __init__(self) -> None:
         super().__init__()
         self._compiled: Any = None
         self._request: Any = None
+
+    @classmethod
+    def variants(cls, precision: str, settings: dict[str, Any], devices: list[str],
+                 host: HostTraits) -> list[Variant]:
+        return [v for device in devices for v in _device_variants(precision, device, host)]
 
     @classmethod
     def probe(cls) -> RuntimeInfo:
@@ -98,3 +102,21 @@ class OpenVinoAdapter(Adapter):
     def close(self) -> None:
         self._request = None
         self._compiled = None
+
+
+def _device_variants(precision: str, device: str, host: HostTraits) -> list[Variant]:
+    """The precision hint is part of a variant: bf16 is faster on AMX CPUs but costs accuracy. INT8 IRs
+    take no hint; threads matter on the CPU only."""
+    cpu = device == "CPU"
+    hints: list[str | None]
+    if precision == "int8":
+        hints = [None]
+    else:
+        hints = ["f32", "bf16"] if cpu and {"amx_bf16", "bf16"} & host.cpu_flags else ["f32"] if cpu else ["f16"]
+    found = []
+    for hint in hints:
+        for t in host.threads if cpu else (0,):
+            settings: dict[str, Any] = {"device": device, **({"precision": hint} if hint else {}),
+                                        **({"threads": t} if t else {})}
+            found.append(Variant(device, settings, {"bf16": "bf16", "f16": "fp16"}.get(hint or "", precision)))
+    return found

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from ..errors import InferenceFailed, LoadFailed, RuntimeUnavailable
 from ..processing import Array
-from .base import Adapter, Options, RuntimeInfo, parse_options
+from .base import Adapter, HostTraits, Options, RuntimeInfo, Variant, parse_options
 
 log = logging.getLogger(__name__)
 DEFAULT_CACHE = Path(os.environ.get("EDGECTL_ENGINE_CACHE", "/var/lib/edge-agent/engines"))
@@ -107,7 +107,6 @@ def _check(result: Any) -> Any:
 class TensorRtAdapter(Adapter):
     runtime: ClassVar[str] = "tensorrt"
     options_model: ClassVar[type[Options]] = TrtOptions
-    formats: ClassVar[tuple[str, ...]] = ("tensorrt",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -115,6 +114,13 @@ class TensorRtAdapter(Adapter):
         self._context: Any = None
         self._buffers: dict[str, tuple[int, Any, Any]] = {}
         self._stream: Any = None
+
+    @classmethod
+    def variants(cls, precision: str, settings: dict[str, Any], devices: list[str],
+                 host: HostTraits) -> list[Variant]:
+        """One engine per precision the recipe allows, on the first GPU."""
+        device = devices[0] if devices else "cuda:0"
+        return [Variant(device, {"precision": p}, p) for p in settings.get("precisions", ["fp16"])]
 
     @classmethod
     def probe(cls) -> RuntimeInfo:

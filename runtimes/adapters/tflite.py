@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from ..errors import InferenceFailed, LoadFailed, RuntimeUnavailable
 from ..processing import Array
-from .base import Adapter, Options, RuntimeInfo, parse_options
+from .base import Adapter, HostTraits, Options, RuntimeInfo, Variant, parse_options
 
 
 class TfliteOptions(Options):
@@ -42,7 +42,6 @@ def edgetpu_library() -> str | None:
 class TfliteAdapter(Adapter):
     runtime: ClassVar[str] = "tflite"
     options_model: ClassVar[type[Options]] = TfliteOptions
-    formats: ClassVar[tuple[str, ...]] = ("tflite",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,6 +50,11 @@ class TfliteAdapter(Adapter):
         self._outputs: list[int] = []
         self._dist = ""
         self._executing = "not loaded"
+
+    @classmethod
+    def variants(cls, precision: str, settings: dict[str, Any], devices: list[str],
+                 host: HostTraits) -> list[Variant]:
+        return [Variant("cpu", {"threads": t}, precision) for t in host.threads]
 
     @classmethod
     def probe(cls) -> RuntimeInfo:

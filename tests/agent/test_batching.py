@@ -5,8 +5,8 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
-from tests.broker import Broker, free_port
-from tests.mqtt_helpers import FAST, Recorder, start_agent
+from tests.support.broker import Broker, free_port
+from tests.support.mqtt import FAST, Recorder, start_agent
 
 
 def test_two_cameras_share_the_model_with_a_measured_batching_decision(

@@ -8,9 +8,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from agent.commands import RESTART_EXIT
-from fleet.cli import app
-from tests.broker import Broker
-from tests.mqtt_helpers import FAST, Recorder, start_agent
+from edgectl.app import app
+from tests.support.broker import Broker
+from tests.support.mqtt import FAST, Recorder, start_agent
 
 runner = CliRunner()
 

@@ -6,8 +6,8 @@ import os
 import signal
 from pathlib import Path
 
-from tests.broker import Broker
-from tests.mqtt_helpers import Recorder, start_agent
+from tests.support.broker import Broker
+from tests.support.mqtt import Recorder, start_agent
 
 
 def test_agent_serves_and_reports(own_broker: Broker, recorder: Recorder, bundle: Path, media: Path,
@@ -69,7 +69,7 @@ def test_remote_commands(own_broker: Broker, recorder: Recorder, bundle: Path, m
 
     from typer.testing import CliRunner
 
-    from fleet.cli import app
+    from edgectl.app import app
 
     proc = start_agent(own_broker, bundle, media, tmp_path / "state", "dev4")
     try:

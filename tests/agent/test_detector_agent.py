@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.broker import Broker
-from tests.mqtt_helpers import FAST, Recorder, start_agent
+from tests.support.broker import Broker
+from tests.support.mqtt import FAST, Recorder, start_agent
 
 
 def test_agent_detects_faces_and_sends_snapshots(own_broker: Broker, recorder: Recorder, face_bundle: Path,

@@ -17,11 +17,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.broker import Broker
-from tests.fleet.helpers import publish_partial, serving, wait_chunks
-from tests.fleet.test_update import push
-from tests.mqtt_helpers import FAST, Recorder, start_agent
-from tests.tmpfs import tmpfs
+from tests.support.broker import Broker
+from tests.support.mqtt import FAST, Recorder, start_agent
+from tests.support.tmpfs import tmpfs
+from tests.support.updates import publish_partial, push, serving, wait_chunks
 
 pytestmark = pytest.mark.slow
 

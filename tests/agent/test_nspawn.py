@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from fleet import keys
-from tests.broker import Broker
-from tests.conftest import ROOT
-from tests.mqtt_helpers import Recorder
+from builder import keys
+from tests.support.assets import ROOT
+from tests.support.broker import Broker
+from tests.support.mqtt import Recorder
 
 pytestmark = [pytest.mark.nspawn, pytest.mark.slow]
 TREE = Path(os.environ.get("EDGECTL_NSPAWN_TREE", "/var/tmp/edgectl-nspawn/root"))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from agent.outbox import Outbox
+from agent.reporting.outbox import Outbox
 from fleet.mqtt import BrokerSettings, MqttClient
-from tests.broker import Broker
+from tests.support.broker import Broker
 
 
 def test_rows_survive_until_acked(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_nothing_lost_across_a_broker_restart(own_broker: Broker, tmp_path: Path
 def test_full_disk_counts_rows_and_never_raises(tmp_path: Path) -> None:
     import contextlib
 
-    from tests.tmpfs import tmpfs
+    from tests.support.tmpfs import tmpfs
 
     with tmpfs(tmp_path / "tiny", "1m") as mount:
         box = Outbox(mount / "o.db")

@@ -7,16 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent import selection
-from agent.engine import Engine, Slot
 from agent.errors import NoCandidate
-from agent.probe import Probe, probe
+from agent.inference import selection
+from agent.inference.engine import Engine, Slot
+from agent.inference.probe import Probe, probe
 from runtimes.bundle import Bundle, open_bundle
 from runtimes.errors import InferenceFailed, LoadFailed
-from tests.agent import fakebundle
-
-FAKE_PROBE = Probe(arch="x86_64", os="Linux", cpu={"model": "test", "cores": 2, "flags": []}, memory_mb=1024,
-                   runtimes={"fake": {"version": "1.0", "devices": ["cpu"]}})
+from tests.support import fakebundle
+from tests.support.fakebundle import FAKE_PROBE
 
 
 def test_fastest_accurate_candidate_wins_and_runner_up_is_kept(tmp_path: Path) -> None:

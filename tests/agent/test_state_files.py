@@ -9,9 +9,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.outbox import Outbox
-from agent.selection import load_cached
-from agent.store import Store, UpdateRecord
+from agent.inference.selection import load_cached
+from agent.reporting.outbox import Outbox
+from agent.update.store import Store, UpdateRecord
 
 SCALAR = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
 JSON = st.recursive(SCALAR, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.store import Store, UpdateRecord
+from agent.update.store import Store, UpdateRecord
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
@@ -14,7 +14,7 @@ def _bundle(store: Store, digest: str) -> None:
 
 
 def test_models_keep_their_own_pointers(tmp_path: Path) -> None:
-    default, faces = Store(tmp_path), Store(tmp_path, "faces")
+    default, faces = Store(tmp_path), Store(tmp_path, "models/faces")
     for digest in (A, B):
         _bundle(default, digest)
     default.commit(A)
@@ -24,7 +24,7 @@ def test_models_keep_their_own_pointers(tmp_path: Path) -> None:
 
 
 def test_prune_and_discard_spare_what_another_model_serves(tmp_path: Path) -> None:
-    default, faces = Store(tmp_path), Store(tmp_path, "faces")
+    default, faces = Store(tmp_path), Store(tmp_path, "models/faces")
     for digest in (A, B, C):
         _bundle(default, digest)
     faces.commit(B)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from agent.store import Store
-from agent.updater import UpdateFailed, Updater
+from agent.update.store import Store
+from agent.update.updater import UpdateFailed, Updater
 from fleet.messages import Desired
 from fleet.mqtt import BrokerSettings, MqttClient
 from fleet.topics import Topics
@@ -20,8 +20,14 @@ class FakeBundle:
 
 
 class Host:
+    def __init__(self) -> None:
+        self.transfers: list[tuple[int, float]] = []
+
     def current(self) -> Any:
         return FakeBundle()
+
+    def transfer(self, version: int, percent: float) -> None:
+        self.transfers.append((version, percent))
 
     def report(self, phase: str, digest: str, message: str, **data: Any) -> None:
         self.last = (phase, message)

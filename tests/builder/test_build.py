@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from builder import toolchains as toolchain
 from builder.api import BuildRequest, build
 from builder.errors import CalibrationError, ModelInputError, OutputError
-from fleet import toolchain
+from builder.targets import TARGETS
 from runtimes.bundle import open_bundle
 from runtimes.model import LoadedModel, golden_agreement, golden_failure
-from tests.builder.models import small_cnn
-from tests.conftest import MODEL
+from tests.support.assets import MODEL
+from tests.support.onnx_models import small_cnn
 
 NO_TFLITE = "the TFLite toolchain is not installed (the README's test command installs it)"
 
@@ -34,8 +35,9 @@ def test_artifact_round_trip_through_its_runtime(bundle: Path, target: str) -> N
     if target == "tflite-int8" and toolchain.stamp("tflite") is None:
         pytest.skip(NO_TFLITE)
     art = b.manifest.artifact(target)
+    check = TARGETS[target]
     model = LoadedModel.load(b.manifest.preprocess, b.manifest.postprocess, art, b.artifact_files(art),
-                             art.runtime, {"precision": "f32"} if art.runtime == "openvino" else {})
+                             check.check_runtime, check.check_options)
     images, reference = b.golden()
     agreement = golden_agreement(model, images, reference)
     assert golden_failure(agreement, b.manifest.tolerance(art.precision)) is None, agreement

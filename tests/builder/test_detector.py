@@ -12,7 +12,7 @@ import cv2
 from runtimes.bundle import open_bundle
 from runtimes.model import LoadedModel, golden_agreement, golden_failure
 from runtimes.tasks import DetectAnswer
-from tests.conftest import DETECTOR
+from tests.support.assets import DETECTOR
 
 
 def _load(bundle: Path, target: str) -> LoadedModel:

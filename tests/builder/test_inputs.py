@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from builder import toolchains as toolchain
 from builder.api import BuildRequest, build
 from builder.inputs import detect_format
-from fleet import toolchain
 from runtimes.bundle import open_bundle
 
 HERE = Path(__file__).parent

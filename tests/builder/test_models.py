@@ -63,7 +63,7 @@ def test_dynamic_hw_models_take_their_sidecar_shape(text_bundle: Path, reader_bu
 
 def test_int8_recovery_reports_layers_and_agreement(tmp_path: Path, media: Path) -> None:
     """The orientation classifier's OpenVINO INT8 misses a strict gate, and NNCF's accuracy control recovers it."""
-    from tests.conftest import TEXT_ORIENTATION
+    from tests.support.assets import TEXT_ORIENTATION
 
     summary = build(BuildRequest(model=TEXT_ORIENTATION, calib=media / "textlines_calib",
                                  val=media / "textlines_val", out=tmp_path / "out",

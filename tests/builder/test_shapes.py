@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from builder.api import BuildRequest, build
 from builder.errors import BuildFailed, CalibrationError, ModelInputError
-from fleet.cli import app
+from edgectl.app import app
 from runtimes.bundle import open_bundle
-from tests.builder.models import small_cnn, yolo_head
-from tests.conftest import MODELS
+from tests.support.assets import MODELS
+from tests.support.onnx_models import small_cnn, yolo_head
 
 runner = CliRunner()
 CPU = "onnx-fp32,onnx-int8,openvino-fp16,openvino-int8"

@@ -1,12 +1,14 @@
 """The `edgectl` command line through typer's CliRunner."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import app
+from edgectl.app import app
 from runtimes.signing import key_id
 
 runner = CliRunner()
@@ -37,7 +39,7 @@ def test_keys_export_without_key_says_how(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_build_json_is_one_document(tmp_path: Path, media: Path) -> None:
-    from tests.conftest import MODEL
+    from tests.support.assets import MODEL
 
     result = runner.invoke(app, ["build", str(MODEL), "--calib", str(media / "calib"), "--val", str(media / "val"),
                                  "--targets", "onnx-fp32", "--out", str(tmp_path / "b"), "--json"])
@@ -47,8 +49,23 @@ def test_build_json_is_one_document(tmp_path: Path, media: Path) -> None:
     assert set(doc) == {"bundle", "seconds", "targets"}
 
 
+def test_build_keeps_converter_prints_out_of_the_console(tmp_path: Path, media: Path) -> None:
+    """ONNX Runtime's quantiser and NNCF print progress to stdout: it goes to the debug log, not between
+    our progress lines (a real process: some of it is written to fd 1 from C)."""
+    from tests.support.assets import MODEL
+
+    done = subprocess.run([sys.executable, "-m", "edgectl", "build", str(MODEL), "--calib", str(media / "calib"),
+                           "--val", str(media / "val"), "--targets", "onnx-int8,openvino-int8",
+                           "--recovery-budget", "0", "--out", str(tmp_path / "b")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "onnx-int8" in done.stderr and "ok       openvino-int8" in done.stderr
+    for noise in ("Collecting tensor data", "Statistics collection", "Applying Fast Bias"):
+        assert noise not in done.stdout + done.stderr
+
+
 def test_build_bad_target_is_a_clear_error(tmp_path: Path, media: Path) -> None:
-    from tests.conftest import MODEL
+    from tests.support.assets import MODEL
 
     result = runner.invoke(app, ["build", str(MODEL), "--calib", str(media / "calib"), "--targets", "onnx-fp64",
                                  "--out", str(tmp_path / "b")])
@@ -66,3 +83,11 @@ def test_cmd_name_that_is_no_topic_level_is_refused_before_dialling(name: str) -
     result = runner.invoke(app, ["cmd", "dev1", name, "--broker", "mqtt://127.0.0.1:9"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.output.count("\n") <= 1 and "command" in result.output
+
+
+def test_push_checks_the_bundle_before_it_dials_the_broker(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "manifest.json").write_text("{not json")
+    result = runner.invoke(app, ["push", str(tmp_path / "b"), "--device", "d1", "--broker", "mqtt://127.0.0.1:1"])
+    assert result.exit_code == 2 and str(tmp_path / "b") in result.output
+    assert "broker" not in result.output and len(result.output.strip().splitlines()) == 1, result.output

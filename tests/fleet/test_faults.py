@@ -15,12 +15,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import app
+from edgectl.app import app
 from fleet.transfer import pack
-from tests.broker import Broker, free_port
-from tests.fleet.helpers import publish_partial, serving, wait_chunks
-from tests.mqtt_helpers import FAST, Recorder, start_agent
-from tests.tmpfs import tmpfs
+from tests.support.broker import Broker, free_port
+from tests.support.mqtt import FAST, Recorder, start_agent
+from tests.support.tmpfs import tmpfs
+from tests.support.updates import publish_partial, serving, wait_chunks
 
 runner = CliRunner()
 

@@ -99,7 +99,7 @@ def test_oversized_manifest_payload_is_refused() -> None:
 def test_chunk_of_another_bundle_and_duplicates() -> None:
     import hashlib
 
-    from agent.updater import _Fetch
+    from agent.update.updater import _Fetch
 
     ours, theirs = b"a" * 32, b"b" * 32
     hashes = [hashlib.sha256(ours[:16]).hexdigest(), hashlib.sha256(ours[16:]).hexdigest()]

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fleet.messages import BadPayload, Command, Desired, parse
-from tests.broker import Broker, free_port
 from tests.fleet.test_hostile import FIELDS, JSONISH
-from tests.mqtt_helpers import FAST, Recorder, start_agent
+from tests.support.broker import Broker, free_port
+from tests.support.mqtt import FAST, Recorder, start_agent
 
 DEVICE = "fz1"
 TOPICS = [f"edge/{DEVICE}/desired", *(f"edge/{DEVICE}/cmd/{n}" for n in ("restart", "reselect", "logs", "config"))]

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from fleet import ca
-from tests.broker import Broker, free_port
+from tests.support.broker import Broker, free_port
 
 
 @pytest.fixture
@@ -129,8 +129,8 @@ def test_agent_and_edgectl_end_to_end_over_mqtts(tls_broker: tuple[Broker, Path]
 
     from typer.testing import CliRunner
 
-    from fleet.cli import app
-    from tests.mqtt_helpers import FAST, start_agent
+    from edgectl.app import app
+    from tests.support.mqtt import FAST, start_agent
 
     broker, pki = tls_broker
     url = f"mqtts://127.0.0.1:{broker.port}"
@@ -160,7 +160,7 @@ def test_agent_and_edgectl_end_to_end_over_mqtts(tls_broker: tuple[Broker, Path]
 def test_missing_operator_certificate_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from fleet.cli import app
+    from edgectl.app import app
 
     monkeypatch.setenv("EDGECTL_CERT_FILE", str(tmp_path / "nope.pem"))
     result = CliRunner().invoke(app, ["status", "--broker", "mqtts://127.0.0.1:1"])

@@ -10,9 +10,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import app
+from edgectl.app import app
 from fleet.messages import ModelRef, RuntimeRef, Status
-from tests.broker import Broker
+from tests.support.broker import Broker
 
 runner = CliRunner()
 
@@ -39,11 +39,12 @@ def status(device: str, state: str = "online", ts: float | None = None, groups: 
 def test_status_json_shape_and_exit_code(own_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGECTL_HOME", str(tmp_path))
     publish_statuses(own_broker.port, [status("a1", groups=["line1"]), status("a2", "offline"),
-                                       status("a3", ts=time.time() - 600)])
+                                       status("a3", ts=time.time() - 20), status("a4", ts=time.time() - 600)])
     result = runner.invoke(app, ["status", "--broker", own_broker.url, "--json"])
     assert result.exit_code == 1  # a2 offline, a3 stale
     rows = {r["device"]: r for r in json.loads(result.stdout)}
     assert rows["a1"]["state"] == "online" and rows["a2"]["state"] == "offline" and rows["a3"]["state"] == "stale"
+    assert rows["a4"]["state"] == "offline"  # silent for ten intervals: gone, though no will said so
     keys = {"device", "state", "last_seen_s", "model", "version", "runtime", "device_kind", "fps", "p95_ms",
             "update_phase", "agent_version"}
     assert keys <= set(rows["a1"])
@@ -62,7 +63,7 @@ def test_status_returns_fast_for_many_devices(own_broker: Broker, tmp_path: Path
 
 
 def test_unreachable_broker_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.broker import free_port
+    from tests.support.broker import free_port
 
     monkeypatch.setenv("EDGECTL_HOME", str(tmp_path))
     import fleet.status as st

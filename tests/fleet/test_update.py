@@ -10,20 +10,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet import keys
-from fleet.cli import app
+from builder import keys
+from edgectl.app import app
 from fleet.transfer import pack
-from tests.broker import Broker
-from tests.fleet.helpers import publish_partial, serving, wait_chunks
-from tests.mqtt_helpers import FAST, Recorder, start_agent
+from tests.support.broker import Broker
+from tests.support.mqtt import FAST, Recorder, start_agent
+from tests.support.updates import publish_partial, push, serving, wait_chunks
 
 runner = CliRunner()
-
-
-def push(broker: Broker, bundle: Path, device: str, *extra: str) -> list[dict[str, object]]:
-    result = runner.invoke(app, ["push", str(bundle), "--device", device, "--broker", broker.url, "--timeout", "120",
-                                 "--json", *extra])
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
 def resign(root: Path, key: keys.SigningKey) -> None:

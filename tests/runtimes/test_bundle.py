@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import keys
+from builder import keys
 from runtimes.bundle import open_bundle
 from runtimes.errors import BundleError
 

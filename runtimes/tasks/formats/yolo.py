@@ -5,13 +5,15 @@ no objectness. `yolov5`: [1, N, 5+C], objectness at index 4, score = objectness 
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Literal, TypeVar
 
 import numpy as np
 
 from ...geometry import Array
 from ..base import Outputs, Size, batch, resolve
 from ..detect import Candidates, DetectBase
+
+_Y = TypeVar("_Y", bound="_Yolo")  # typing.Self is 3.11+, and the device side runs on 3.10
 
 
 class _Yolo(DetectBase):
@@ -22,7 +24,7 @@ class _Yolo(DetectBase):
     def output_names(self) -> list[str]:
         return [self.output]
 
-    def with_outputs(self, names: list[str]) -> Self:
+    def with_outputs(self: _Y, names: list[str]) -> _Y:
         return self.model_copy(update={"output": resolve(self.output, names, "detect")})
 
     def _rows(self, index: int, outputs: Outputs) -> Array:

@@ -1,0 +1,1 @@
+"""Frames in, answers out: cameras, the per-camera pipelines, batching across cameras, snapshots."""
