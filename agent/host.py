@@ -76,6 +76,7 @@ class ModelHost:
         self._selection_done.set()
         self._on_selected: Callable[[Serving], None] | None = None
         self._lock = threading.Lock()
+        self._since = 0.0  # when the engine that serves began to (monotonic)
 
     @property
     def name(self) -> str:
@@ -108,10 +109,14 @@ class ModelHost:
             old, self.serving = self.serving, new
         if old is not None:
             old.engine.close()
-        self.follower.restart(time.monotonic())
+        self._changed(new)
+        return True
+
+    def _changed(self, new: Serving) -> None:
+        self._since = time.monotonic()
+        self.follower.restart(self._since)
         self._messenger.selection(new, self.spec.tag)
         self._board.served(self)
-        return True
 
     def when_selected(self, hook: Callable[[Serving], None]) -> None:
         """Call `hook` once, with the first serving that this device's full selection chose."""
@@ -129,9 +134,7 @@ class ModelHost:
             old, self.serving, self._previous = self.serving, new, self.serving
             samples = settings.samples_dir / new.bundle.root.name if settings.samples_dir else None
             self.shadow = Shadow(old.engine, settings.budget, samples) if old is not None else None
-        self.follower.restart(time.monotonic())
-        self._messenger.selection(new, self.spec.tag)
-        self._board.served(self)
+        self._changed(new)
 
     def verdict(self) -> ShadowSummary | None:
         """Stop the shadow: how the new model compared with the previous one (None: nothing served before)."""
@@ -203,8 +206,10 @@ class ModelHost:
         return frames, sum(p.stats.errors for p in self.pipelines), failovers
 
     def performance(self, since: float, until: float) -> Perf | None:
-        """This model's p95 and fps over every camera between two monotonic times (None: too few frames)."""
-        return perf([s for p in self.pipelines for s in p.stats.recent], since, until)
+        """The serving engine's p95 and fps over every camera between two monotonic times, from when it began
+        to serve (a fast start's safe candidate, measured while its selection ran beside it, is not the model's
+        figure). None: too few frames."""
+        return perf([s for p in self.pipelines for s in p.stats.recent], max(since, self._since), until)
 
     def report(self, phase: Phase, digest: str, message: str, kind: str = "update", **data: Any) -> None:
         self._messenger.event(kind, self._label(message), phase=phase, digest=digest, **self._extra(), **data)

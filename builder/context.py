@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,9 @@ class BuildContext:
     # What a target's recovery measured once and reuses across attempts (e.g. the ranked nodes).
     memo: dict[str, list[str]] = field(default_factory=dict)
     judge: Judge | None = None
+    # When the target being recovered must stop (time.monotonic()); a recovery that cannot stop between
+    # attempts (NNCF's accuracy control is one long call) reads it.
+    recovery_deadline: float = math.inf
 
     def calib_tensors(self, spec: TensorSpec | None = None) -> Array:
         """The calibration set as float inputs in the source graph's layout."""

@@ -89,6 +89,7 @@ def _recover(target: TargetDef, asm: Assembly, req: Policy, first: tuple[Artifac
              recover: Callable[[BuildContext, Path, int], TargetOutput | None]) -> TargetResult:
     """Rebuild with more of the graph in float until the gate passes, the options or the time budget end."""
     started, attempt = time.monotonic(), 0
+    asm.ctx.recovery_deadline = started + req.recovery_budget_s
     best: tuple[Artifact, Evaluation, list[str]] = (*first, [])
     while time.monotonic() - started < req.recovery_budget_s:
         try:

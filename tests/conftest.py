@@ -139,7 +139,7 @@ def mesh_bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
 def reader_bundle(tmp_path_factory: pytest.TempPathFactory, media: Path) -> Path:
     """The PP-OCRv4 text recogniser (raw; its dynamic width fixed by the sidecar)."""
     return _build(tmp_path_factory.mktemp("reader") / "ppocr-rec", TEXT_READER, media, "textlines",
-                  "onnx-fp32,openvino-fp16,openvino-int8")
+                  "onnx-fp32,openvino-fp16,openvino-int8", recovery_budget_s=60)
 
 
 @pytest.fixture(scope="session")

@@ -151,7 +151,10 @@ class Updater:
         return False
 
     def _update(self, desired: Desired) -> None:
-        started = time.monotonic()  # the minute before it is the previous model's, for the performance gates
+        # The minute before the update is the previous model's, for the performance gates: taken now, as the
+        # frames' record is bounded and a long fetch and selection would push that minute out of it.
+        started = time.monotonic()
+        before = self.host.performance(started - BEFORE_S, started)
         self._check_admission(desired)
         self._phase(desired, Phase.FETCHING, f"fetching {desired.chunks} chunks")
         manifest = self._fetch_all(desired)
@@ -165,7 +168,6 @@ class Updater:
         self._phase(desired, Phase.SOAKING, f"watching the new model for {self.soak_s:.0f} s")
         failure = soak.watch(self.host, self.soak_s, self._stop)
         shadow = self.host.verdict()
-        before = self.host.performance(started - BEFORE_S, started)
         during = self.host.performance(switched + min(WARM_S, self.soak_s / 4), time.monotonic())
         failure = failure or soak.gate(desired.min_agreement, shadow) or \
             soak.gate_performance(desired.max_p95_ratio, desired.min_fps_ratio, before, during)

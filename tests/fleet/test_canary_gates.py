@@ -25,6 +25,12 @@ def test_a_canary_that_regresses_p95_halts_the_rollout(own_broker: Broker, recor
     try:
         for device in ("k1", "k2"):
             serving(recorder, device, 1, timeout=120)
+            # The gate compares with the engine the device chose, not the safe one a fast start served first.
+            chosen = recorder.wait_for(lambda t, d, dev=device: t == f"edge/{dev}/events" and d["kind"] == "selection"
+                                       and not d["data"]["provisional"], 120)
+            after = float(chosen["ts"]) + 3
+            recorder.wait_for(lambda t, d, dev=device, after=after: t == f"edge/{dev}/telemetry" and d["ts"] > after,
+                              30)
         # No model can be 3x faster than the one it replaces on the same cameras: the gate must trip.
         out = CliRunner().invoke(app, ["push", str(bundle_v2), "--device", "k1", "--device", "k2", "--broker",
                                        own_broker.url, "--canary", "1", "--max-p95-ratio", "0.33", "--timeout",

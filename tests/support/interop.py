@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -54,44 +55,97 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float, what: st
 
 
 class RabbitBroker:
-    """A private RabbitMQ node (its own name, ports and data dir) with the MQTT plugin."""
+    """A private RabbitMQ node (its own name, ports and data dir) with the MQTT plugin. In a cluster, the nodes
+    share their own epmd port and Erlang cookie, so they never meet the machine's own RabbitMQ."""
 
-    def __init__(self) -> None:
+    def __init__(self, epmd_port: int | None = None, cookie: str | None = None) -> None:
         # Not under pytest's tmp_path: its parents are 0700 root, and the node runs as user rabbitmq.
         workdir = self.workdir = Path(tempfile.mkdtemp(prefix="edgectl-rabbitmq-"))
         self.port, amqp, dist = free_port(), free_port(), free_port()
+        self.node = f"edgectl{self.port}@localhost"
         (workdir / "rabbitmq.conf").write_text(f"listeners.tcp.default = {amqp}\nmqtt.listeners.tcp.default = "
                                                f"{self.port}\nmqtt.allow_anonymous = true\nloopback_users = none\n")
         (workdir / "enabled_plugins").write_text("[rabbitmq_mqtt].\n")
-        env = {**os.environ, "RABBITMQ_NODENAME": f"edgectl{self.port}@localhost", "RABBITMQ_NODE_PORT": str(amqp),
-               "RABBITMQ_DIST_PORT": str(dist), "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq"),
-               "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "enabled_plugins")}
+        self.env = {**os.environ, "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_PORT": str(amqp),
+                    "RABBITMQ_DIST_PORT": str(dist), "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq"),
+                    "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "enabled_plugins")}
+        if epmd_port is not None:
+            self.env["ERL_EPMD_PORT"] = str(epmd_port)
+        if cookie is not None:
+            self.env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] = f"-setcookie {cookie}"
+            self.env["RABBITMQ_CTL_ERL_ARGS"] = f"-setcookie {cookie}"
         for key, sub in (("MNESIA_BASE", "mnesia"), ("LOG_BASE", "log"), ("FEATURE_FLAGS_FILE", "ff"),
                          ("QUORUM_DIR", "quorum"), ("STREAM_DIR", "stream"), ("PLUGINS_EXPAND_DIR", "plugins"),
                          ("PID_FILE", "pid")):
-            env[f"RABBITMQ_{key}"] = str(workdir / sub)
+            self.env[f"RABBITMQ_{key}"] = str(workdir / sub)
         (workdir / "mnesia").mkdir()
         (workdir / "log").mkdir()
         user = pwd.getpwnam("rabbitmq")
         for path in [workdir, *workdir.rglob("*")]:
             os.chown(path, user.pw_uid, user.pw_gid)  # Debian's wrapper runs the node as user rabbitmq
-        self.proc = subprocess.Popen(["rabbitmq-server"], env=env, stdout=(workdir / "out").open("wb"),
+        self.proc = subprocess.Popen(["rabbitmq-server"], env=self.env, stdout=(workdir / "out").open("wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"mqtt://127.0.0.1:{self.port}"
         wait_port(self.port, self.proc, 90, "rabbitmq-server")
 
-    def stop(self) -> None:
-        # Debian's wrapper starts the node through su, in a session of its own: killing our process group
-        # left the node running. Kill the whole tree, found while it is still one.
+    def ctl(self, *args: str, timeout: float = 120) -> None:
+        """rabbitmqctl against this node (Debian's wrapper keeps the environment through su)."""
+        done = subprocess.run(["rabbitmqctl", "-n", self.node, *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stdout.strip()} {done.stderr.strip()}")
+
+    def kill(self) -> None:
+        """The whole node, at once (kill -9): its beam, its su and its shell."""
         import psutil
 
+        # Debian's wrapper starts the node through su, in a session of its own: killing our process group
+        # left the node running. Kill the whole tree, found while it is still one.
+        if self.proc.poll() is not None:
+            return
         tree = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
         for proc in tree:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
         psutil.wait_procs(tree, timeout=10)
         self.proc.wait(10)
+
+    def stop(self) -> None:
+        self.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class RabbitCluster:
+    """Two (or more) private RabbitMQ nodes joined into one cluster, with their own epmd and cookie."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.epmd_port, cookie = free_port(), secrets.token_hex(16)
+        self.nodes = [RabbitBroker(self.epmd_port, cookie)]
+        try:
+            for _ in range(size - 1):
+                node = RabbitBroker(self.epmd_port, cookie)
+                self.nodes.append(node)
+                node.ctl("stop_app")
+                node.ctl("join_cluster", self.nodes[0].node)
+                node.ctl("start_app")
+                wait_port(node.port, node.proc, 90, "rabbitmq-server (joined)")
+        except BaseException:
+            self.stop()
+            raise
+        self.ports = [n.port for n in self.nodes]
+
+    def url(self, i: int) -> str:
+        return self.nodes[i].url
+
+    def kill(self, i: int) -> None:
+        self.nodes[i].kill()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        # The epmd our nodes started on their own port outlives them: stop it too.
+        subprocess.run(["epmd", "-port", str(self.epmd_port), "-kill"], env={**os.environ,
+                       "ERL_EPMD_PORT": str(self.epmd_port)}, capture_output=True, check=False, timeout=10)
 
 
 class NatsCluster:
@@ -109,7 +163,9 @@ class NatsCluster:
             conf = node / "nats.conf"
             conf.write_text(f'server_name: edgectl_{self.ports[i]}\nlisten: 127.0.0.1:{self.client[i]}\n'
                             f'jetstream {{ store_dir: "{node / "js"}" }}\n'
-                            f'mqtt {{ listen: 127.0.0.1:{self.ports[i]} }}\n'
+                            # Without it, the MQTT streams were made with fewer replicas than nodes, and one
+                            # node's death left them without quorum ("$MQTT_sess has NO quorum, stalled").
+                            f'mqtt {{ listen: 127.0.0.1:{self.ports[i]}; stream_replicas: {size} }}\n'
                             f'cluster {{ name: edgectl; listen: 127.0.0.1:{self.route[i]}; routes: [{routes}] }}\n')
             self.procs.append(subprocess.Popen([shutil.which("nats-server") or "nats-server", "-c", str(conf)],
                                                stdout=subprocess.DEVNULL, stderr=(node / "log").open("wb")))

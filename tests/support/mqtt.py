@@ -41,11 +41,11 @@ def start_agent(broker: Broker, bundle: Path | None, media: Path, state: Path, d
 
 
 class Recorder:
-    def __init__(self, port: int, topics: list[str], client_id: str = "recorder") -> None:
+    def __init__(self, port: int, topics: list[str], client_id: str = "recorder", qos: int = 1) -> None:
         self.messages: list[tuple[str, dict[str, Any], bool]] = []
         self._cond = threading.Condition()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-        self.client.on_connect = lambda c, *_: [c.subscribe(t, 1) for t in topics]
+        self.client.on_connect = lambda c, *_: [c.subscribe(t, qos) for t in topics]
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()

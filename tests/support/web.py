@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -43,7 +46,7 @@ class Nginx:
         conf = self.dir / "nginx.conf"
         conf.write_text(CONF.format(d=self.dir, port=self.port, root=self.root, extra=self.extra))
         self.proc = subprocess.Popen([binary, "-c", str(conf), "-p", str(self.dir), "-e", str(self.dir / "error.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -55,6 +58,8 @@ class Nginx:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.kill()
+            # The whole group: killing the master alone left its worker running, port and all.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
             self.proc = None
