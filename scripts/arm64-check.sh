@@ -85,8 +85,9 @@ log "edge-agent probe"
 in_rig /opt/venv/bin/edge-agent probe --json > "$RIG/probe.json" 2>"$RIG/probe.log"
 log "edge-agent select (budget ${BUDGET} s; golden checks run ~150x slower under emulation)"
 select_start=$(date +%s)
+# With the run's --source: the decision is cached per mode, and the run then serves it instead of a fast start.
 in_rig /opt/venv/bin/edge-agent select /opt/work/bundle --budget "$BUDGET" --trusted-key /opt/work/trusted.pem \
-  --state-dir /opt/work/state --json > "$RIG/select.json" 2>"$RIG/select.log"
+  --state-dir /opt/work/state --source /opt/work/video.mp4 --json > "$RIG/select.json" 2>"$RIG/select.log"
 select_s=$(( $(date +%s) - select_start ))
 
 log "edge-agent run for up to ${RUN_S} s against a private mosquitto"
@@ -97,6 +98,7 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser %s\n' "$PORT" "$(id -u
 BROKER_PID=$!
 .venv/bin/python scripts/arm64_report.py --port "$PORT" --seconds "$RUN_S" --probe "$RIG/probe.json" \
   --select "$RIG/select.json" --select-seconds "$select_s" -- \
-  env QEMU_CPU=cortex-a72 HOME=/root chroot "$R" /opt/venv/bin/edge-agent run --device-id arm64 \
+  env QEMU_CPU=cortex-a72 HOME=/root EDGE_AGENT__THRESHOLDS__STUCK_TIMEOUT_S=120 \
+  chroot "$R" /opt/venv/bin/edge-agent run --device-id arm64 \
   --broker "mqtt://127.0.0.1:$PORT" --bundle /opt/work/bundle --source /opt/work/video.mp4 \
   --state-dir /opt/work/state --trusted-key /opt/work/trusted.pem --telemetry-interval 5
