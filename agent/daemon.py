@@ -130,7 +130,7 @@ class Agent:
             if host.updater is not None:
                 host.updater.start()
         self.client.subscribe(self.topics.desired(self.cfg.device_id, "+"), self._on_other_desired)
-        self.client.subscribe(self.topics.ping(), self._on_ping, qos=0)
+        self.client.subscribe(self.topics.ping(), self._on_ping)
         self._start_cameras()
         if self.cfg.metrics_port:
             self.metrics_server = prometheus.serve(self, self.cfg.metrics_port)

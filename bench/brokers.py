@@ -1,11 +1,14 @@
-"""The fleet on each broker this machine has (Mosquitto, NATS, RabbitMQ; single nodes on loopback, started
-here on free ports), and failover between two Mosquitto nodes; prints one JSON object.
+"""The fleet on each broker this machine has, started here on free loopback ports: a Mosquitto node (and a pair
+of independent ones for failover), a three-node NATS JetStream cluster and a two-node RabbitMQ cluster; prints
+one JSON object.
 
-Per broker, with an agent at the default 10 s telemetry interval: `edgectl status --json` wall time (a fresh
-process) and whether it saw the device, five runs; push → committed for the bench bundle through retained
-chunks, and through HTTP (a real nginx when installed, else `edgectl bundles serve`). Failover: the agent's
-node is killed; seconds until its telemetry flows through the other node, until `edgectl status` given both
-URLs shows it online, and telemetry sequence numbers lost.
+Per broker, with an agent on the first node at the default 10 s telemetry interval: `edgectl status --json`
+wall time (a fresh process) and whether it saw the device, five runs, through another node; push → committed
+for the bench bundle through retained chunks (through the device's node, and on clusters through another one),
+and through HTTP (a real nginx when installed, else `edgectl bundles serve`). Failover (an agent at a 1 s
+interval, given every node's URL): its node is killed with -9; seconds until its telemetry flows through
+another node, until `edgectl status` given the surviving URLs shows it online, and telemetry sequence numbers
+lost.
 
     .venv/bin/python bench/brokers.py
 """
@@ -25,7 +28,7 @@ from typing import Any
 from common import ROOT, agent, broker, demo_bundle, home
 
 from tests.support.broker import Broker, free_port
-from tests.support.interop import NatsBroker, RabbitBroker
+from tests.support.interop import NatsCluster, RabbitCluster, wait_formed
 from tests.support.mqtt import Recorder
 from tests.support.web import Nginx, nginx_binary
 
@@ -67,19 +70,24 @@ def http_server(site: Path, work: Path) -> tuple[str, Any]:
     return f"http://127.0.0.1:{port}", proc.kill
 
 
-def one_broker(name: str, url: str, port: int, v1: Path, v2: Path, media: Path, work: Path) -> dict[str, Any]:
-    device = f"b-{name}"
-    rec = Recorder(port, ["edge/#"], f"rec-{name}")
-    proc = agent(Broker(port, work), v1, media / "video_640x480.mp4", work / "state", device, env=ENV)
+def one_broker(name: str, urls: list[str], ports: list[int], v1: Path, v2: Path, media: Path,
+               work: Path) -> dict[str, Any]:
+    """The agent on the first node (given every URL); edgectl through the last."""
+    device, far = f"b-{name}", urls[-1]
+    rec = Recorder(ports[-1], ["edge/#"], f"rec-{name}")
+    proc = agent(Broker(ports[0], work), v1, media / "video_640x480.mp4", work / "state", device,
+                 *[a for u in urls[1:] for a in ("--broker", u)], env=ENV)
     try:
         rec.wait_for(lambda t, d: t == f"edge/{device}/status" and d.get("state") == "online", 180)
-        out: dict[str, Any] = {"status": status_runs([url], device)}
-        out["push_chunks"] = push(url, v2, device)
+        out: dict[str, Any] = {"nodes": len(urls), "status": status_runs([far], device)}
+        out["push_chunks"] = push(urls[0], v2, device)
+        if len(urls) > 1:  # retained chunks published through a node the device is not on
+            out["push_chunks_other_node"] = push(far, v1, device, "--force", "--timeout", "90")
         site = work / "site"
         site.mkdir()
         base, stop = http_server(site, work / "http")
         try:
-            out["push_http"] = push(url, v1, device, "--http", base, "--http-dir", str(site), "--force")
+            out["push_http"] = push(far, v2, device, "--http", base, "--http-dir", str(site), "--force")
         finally:
             stop()
         return out
@@ -88,23 +96,24 @@ def one_broker(name: str, url: str, port: int, v1: Path, v2: Path, media: Path, 
         rec.close()
 
 
-def failover(v1: Path, media: Path, work: Path) -> dict[str, Any]:
-    a, b = broker(), broker()
-    on_a, on_b = Recorder(a.port, ["edge/#"], "fo-a"), Recorder(b.port, ["edge/#"], "fo-b")
-    proc = agent(a, v1, media / "video_640x480.mp4", work / "fo-state", "fo1", "--broker", b.url,
-                 "--telemetry-interval", "1", env=ENV)
+def failover(urls: list[str], ports: list[int], kill: Any, v1: Path, media: Path, work: Path) -> dict[str, Any]:
+    """Kill the agent's node (the first) with -9; measured through the last."""
+    on_a, on_b = Recorder(ports[0], ["edge/#"], "fo-a"), Recorder(ports[-1], ["edge/#"], "fo-b")
+    proc = agent(Broker(ports[0], work), v1, media / "video_640x480.mp4", work / "fo-state", "fo1",
+                 *[a for u in urls[1:] for a in ("--broker", u)], "--telemetry-interval", "1", env=ENV)
     try:
         on_a.wait_for(lambda t, d: t == "edge/fo1/telemetry" and int(d["seq"]) >= 3, 180)
-        a.kill()
+        last = max(int(d["seq"]) for d in on_b.of("fo1/telemetry") + on_a.of("fo1/telemetry"))
+        kill()
         killed = time.monotonic()
-        on_b.wait_for(lambda t, d: t == "edge/fo1/telemetry", 60)
+        on_b.wait_for(lambda t, d: t == "edge/fo1/telemetry" and int(d["seq"]) > last + 1, 60)
         flowing = time.monotonic() - killed
         healthy = None
         while healthy is None and time.monotonic() - killed < 60:
-            _wall, st = edgectl("status", "--broker", a.url, "--broker", b.url, "--json")
+            _wall, st = edgectl("status", *[a for u in urls[1:] for a in ("--broker", u)], "--json")
             if {r["device"]: r["state"] for r in json.loads(st.stdout or "[]")}.get("fo1") == "online":
                 healthy = time.monotonic() - killed
-        last = max(int(d["seq"]) for d in on_a.of("fo1/telemetry"))
+        last = max(int(d["seq"]) for d in on_b.of("fo1/telemetry"))
         on_b.wait_for(lambda t, d: t == "edge/fo1/telemetry" and int(d["seq"]) >= last + 3, 30)
         seqs = {int(d["seq"]) for d in on_a.of("fo1/telemetry") + on_b.of("fo1/telemetry")}
         lost = len(set(range(min(seqs), max(seqs) + 1)) - seqs)
@@ -114,16 +123,44 @@ def failover(v1: Path, media: Path, work: Path) -> dict[str, Any]:
         proc.kill()
         on_a.close()
         on_b.close()
+
+
+def mosquitto(v1: Path, v2: Path, media: Path, work: Path) -> dict[str, Any]:
+    b = broker()
+    try:
+        out = one_broker("mosquitto", [b.url], [b.port], v1, v2, media, work / "one")
+    finally:
         b.kill()
+    a, b = broker(), broker()  # two independent nodes: the agent's list is its only link between them
+    try:
+        out["failover_pair"] = failover([a.url, b.url], [a.port, b.port], a.kill, v1, media, work / "pair")
+    finally:
+        a.kill()
+        b.kill()
+    return out
 
 
-def brokers() -> list[tuple[str, Any]]:
-    found: list[tuple[str, Any]] = [("mosquitto", broker())]
-    work = Path(tempfile.mkdtemp(prefix="bench-brokers-"))
-    if shutil.which("nats-server"):
-        found.append(("nats", NatsBroker(work / "nats")))
+def cluster(name: str, v1: Path, v2: Path, media: Path, work: Path) -> dict[str, Any]:
+    """A fresh cluster for the runs and another for the failover (a killed node does not come back)."""
+    out: dict[str, Any] = {}
+    for part in ("runs", "failover"):
+        made = NatsCluster(work / part / "nats") if name == "nats" else RabbitCluster()
+        try:
+            wait_formed(made)
+            urls, ports = [made.url(i) for i in range(len(made.ports))], made.ports
+            if part == "runs":
+                out = one_broker(name, urls, ports, v1, v2, media, work / part)
+            else:
+                out["failover"] = failover(urls, ports, lambda m=made: m.kill(0), v1, media, work / part)
+        finally:
+            made.stop()
+    return out
+
+
+def clusters() -> list[str]:
+    found = ["nats"] if shutil.which("nats-server") else []
     if shutil.which("rabbitmq-server") and os.getuid() == 0:
-        found.append(("rabbitmq", RabbitBroker()))
+        found.append("rabbitmq")
     return found
 
 
@@ -134,13 +171,12 @@ def main() -> None:
     media = ensure_media()
     v1, v2 = demo_bundle(1), demo_bundle(2, targets="onnx-fp32,onnx-int8")
     out: dict[str, Any] = {"bundle_mb": round(sum(p.stat().st_size for p in v2.rglob("*") if p.is_file()) / 1e6, 1)}
-    for name, b in brokers():
-        print(f"brokers: {name}", file=sys.stderr)
-        try:
-            out[name] = one_broker(name, b.url, b.port, v1, v2, media, Path(tempfile.mkdtemp(prefix=f"bench-{name}-")))
-        finally:
-            (b.kill if isinstance(b, Broker) else b.stop)()
-    out["failover_mosquitto_pair"] = failover(v1, media, Path(tempfile.mkdtemp(prefix="bench-failover-")))
+    base = Path(tempfile.mkdtemp(prefix="bench-brokers-"))
+    print("brokers: mosquitto", file=sys.stderr)
+    out["mosquitto"] = mosquitto(v1, v2, media, base / "mosquitto")
+    for name in clusters():
+        print(f"brokers: {name} cluster", file=sys.stderr)
+        out[f"{name}_cluster"] = cluster(name, v1, v2, media, base / name)
     from fleet import registry
 
     for device in ["fo1", *(f"b-{name}" for name in ("mosquitto", "nats", "rabbitmq"))]:

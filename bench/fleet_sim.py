@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,16 +51,23 @@ async def device(name: str, port: int, stop: asyncio.Event, interval: float, fai
                    data={"phase": phase, "digest": digest})
         client.publish(topics.events(name), ev.model_dump_json(), qos=1)
 
+    def status() -> None:
+        client.publish(topics.status(name), Status(device=name, state="online", agent_version="sim",
+                                                   groups=["sim"], telemetry_interval_s=interval).model_dump_json(),
+                       qos=1, retain=True)
+
     def on_message(_c, topic, payload, _qos, _props):  # type: ignore[no-untyped-def]
-        if topic == topics.desired(name) and payload:
+        if topic == topics.ping():  # as the agent does: a live status after a jitter of up to 0.3 s
+            asyncio.get_running_loop().call_later(random.uniform(0, 0.3), status)
+        elif topic == topics.desired(name) and payload:
             desired = Desired.model_validate_json(payload)
-            client.subscribe(topics.bundle_manifest(desired.digest), qos=1)
+            client.subscribe(topics.bundle_manifest(desired.digest), qos=0)
         elif topic.endswith("/manifest") and payload:
             manifest = BundleManifest.model_validate_json(payload)
             want[manifest.digest] = len(manifest.chunk_sha256)
             event(manifest.digest, "fetching")
             for i in range(len(manifest.chunk_sha256)):  # the fake store lacks every chunk
-                client.subscribe(topics.bundle_chunk(manifest.digest, i), qos=1)
+                client.subscribe(topics.bundle_chunk(manifest.digest, i), qos=0)
         elif "/chunk/" in topic:
             digest = topic.split("/")[2]
             chunks[int(topic.rsplit("/", 1)[1])] = payload
@@ -68,10 +77,9 @@ async def device(name: str, port: int, stop: asyncio.Event, interval: float, fai
 
     client.on_message = on_message
     await client.connect("127.0.0.1", port, version=gmqtt.constants.MQTTv311, keepalive=60)
-    client.subscribe(topics.desired(name), qos=1)
-    client.publish(topics.status(name), Status(device=name, state="online", agent_version="sim",
-                                               groups=["sim"], telemetry_interval_s=interval).model_dump_json(),
-                   qos=1, retain=True)
+    client.subscribe(topics.desired(name), qos=0)
+    client.subscribe(topics.ping(), qos=0)
+    status()
     seq, started = 0, time.monotonic()
     while not stop.is_set():
         seq += 1
@@ -90,6 +98,15 @@ async def child(count: int, port: int, interval: float) -> None:
             await asyncio.sleep(0.05)  # connect in waves, not one burst
     print("ready", flush=True)
     await asyncio.gather(*tasks)
+
+
+def edgectl() -> str:
+    """The installed command: next to this interpreter (a venv not on PATH), else on PATH."""
+    beside = Path(sys.executable).parent / "edgectl"
+    found = str(beside) if beside.exists() else shutil.which("edgectl")
+    if found is None:
+        sys.exit(f"fleet_sim: no edgectl next to {sys.executable} or on PATH (pip install -e . first)")
+    return found
 
 
 def raise_nofile() -> None:
@@ -143,7 +160,7 @@ def main() -> None:
     online_s = count_retained(b.port, "online", args.devices, 120)
     broker_proc = psutil.Process(b.proc.pid) if b.proc else None
     cpu0 = broker_proc.cpu_times() if broker_proc else None
-    cmd = [str(ROOT / ".venv/bin/edgectl"), "status", "--broker", b.url, "--json"]
+    cmd = [edgectl(), "status", "--broker", b.url, "--json"]
     subprocess.run(cmd, env=env, capture_output=True, check=False)
     start = time.monotonic()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -171,7 +188,7 @@ def run_canary(url: str, env: dict[str, str], canary: int, abort_on: float) -> d
     from tests.support import fakebundle
 
     bundle = fakebundle.make(Path(tempfile.mkdtemp(prefix="sim-bundle-")) / "b", {"onnx-fp32": {}})
-    cmd = [str(ROOT / ".venv/bin/edgectl"), "push", str(bundle), "--group", "sim", "--broker", url,
+    cmd = [edgectl(), "push", str(bundle), "--group", "sim", "--broker", url,
            "--canary", str(canary), "--abort-on", str(abort_on), "--timeout", "60", "--json"]
     start = time.monotonic()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)

@@ -149,12 +149,12 @@ class Exporter:
         # A ping on every connect: devices answer with a live status, whatever the broker retains.
         self.topics = topics
         self.client = MqttClient(f"edgectl-metrics-{uuid.uuid4().hex[:8]}", broker, on_connect=self._ping)
-        self.client.subscribe(topics.every("telemetry"), self.view.on_telemetry, qos=0)
-        self.client.subscribe(topics.every("status"), self.view.on_status, qos=0)
+        self.client.subscribe(topics.every("telemetry"), self.view.on_telemetry)
+        self.client.subscribe(topics.every("status"), self.view.on_status)
         self._server: ThreadingHTTPServer | None = None
 
     def _ping(self, client: MqttClient) -> None:
-        client.publish(self.topics.ping(), b"", qos=0)
+        client.publish(self.topics.ping(), b"")
 
     def start(self, host: str, port: int, connect_s: float = 10.0) -> tuple[str, int]:
         """Listen (OSError when it cannot), then connect; the bound address (port 0 picks a free one)."""

@@ -1,5 +1,6 @@
 """The one paho-mqtt 2.x wrapper: MQTT 5 with a 3.1.1 fallback found by trying, TLS, LWT, subscriptions
-re-made in on_connect, QoS capped at 1 (some brokers drop QoS 2 publishers), and failover across a list of
+re-made in on_connect, QoS capped at 1 (some brokers drop QoS 2 publishers), subscriptions at QoS 0 unless asked
+(see SUBSCRIBE_QOS), and failover across a list of
 broker nodes: a connection lost for FAILOVER_S moves to the next node; when none answers, the round is tried
 again after a back-off capped at MAX_BACKOFF_S, so a node that comes back is used within seconds."""
 
@@ -25,6 +26,11 @@ Handler = Callable[[mqtt.MQTTMessage], None]
 Protocol = Literal["auto", "5", "3.1.1"]
 FAILOVER_S = 2.0  # a lost connection paho has not restored by then: the node is gone, try the next
 MAX_BACKOFF_S = 5.0  # between rounds over every node when none answers
+# Our sessions are clean, so a QoS 1 subscription buys redelivery only within one TCP connection, and costs a
+# durable queue pinned to one node on RabbitMQ (a reconnect through another node is refused while that node is
+# down) and a replicated JetStream consumer per subscription on NATS. What must not be lost is retained (desired,
+# manifests, chunks: re-read on subscribe), retried by its sender (commands, pings) or published at QoS 1 by us.
+SUBSCRIBE_QOS = 0
 
 
 @dataclass(frozen=True)
@@ -289,7 +295,7 @@ class MqttClient:
                 log.exception("handler for %s failed", msg.topic)
 
     # -- API -----------------------------------------------------------------------------------------------
-    def subscribe(self, topic: str, handler: Handler, qos: int = 1) -> None:
+    def subscribe(self, topic: str, handler: Handler, qos: int = SUBSCRIBE_QOS) -> None:
         with self._lock:
             self._subs[topic] = (min(qos, 1), handler)
             client = self._client

@@ -42,7 +42,7 @@ def collect(broker: Brokers, topics: Topics, idle_s: float = 0.25, max_s: float 
     client = MqttClient(f"edgectl-status-{uuid.uuid4().hex[:8]}", broker)
     # QoS 0: a broker keeps at most max_queued_messages (mosquitto: 1000) QoS 1 messages queued per client,
     # so a large fleet's retained statuses at QoS 1 would be cut short; a snapshot needs no acks.
-    client.subscribe(topics.every("status"), on_status, qos=0)
+    client.subscribe(topics.every("status"), on_status)
     if not client.start(wait_s=connect_s):
         client.stop()
         raise ConnectionError(f"cannot reach the broker at {', '.join(b.address for b in client.brokers)}")

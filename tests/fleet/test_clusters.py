@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from edgectl.app import app
-from fleet.mqtt import BrokerSettings, MqttClient
 from tests.support.broker import Broker
-from tests.support.interop import NatsCluster, RabbitCluster
+from tests.support.interop import NatsCluster, RabbitCluster, wait_formed
 from tests.support.mqtt import FAST, Recorder, start_agent
 from tests.support.updates import wait_chunks
 from tests.support.web import Nginx
@@ -39,30 +37,12 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
     else:
         if shutil.which("rabbitmq-server") is None or os.getuid() != 0:
             pytest.skip("rabbitmq-server is not installed (or not root to start private nodes)")
-        pytest.skip("open (#13): on a two-node RabbitMQ 3.10 cluster the agent reaches the kill mid-transfer, "
-                    "but then the surviving node closes every reconnect of client id c1: 'home node … of "
-                    "durable queue mqtt-subscription-c1qos1 … is down'; the session's queue is pinned to the "
-                    "dead node")
         made = RabbitCluster()
     try:
-        _wait_formed(made)
+        wait_formed(made)
         yield made
     finally:
         made.stop()
-
-
-def _wait_formed(cluster: Cluster, seconds: float = 90) -> None:
-    """MQTT answers only once the cluster has elected its leaders (JetStream's, RabbitMQ's client-id tracker)."""
-    deadline = time.monotonic() + seconds
-    for i in range(len(cluster.ports)):
-        while True:
-            client = MqttClient(f"probe-{i}", BrokerSettings.from_url(cluster.url(i)))
-            ok = client.start(wait_s=5)
-            client.stop()
-            if ok:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"cluster node {i} never accepted MQTT")
 
 
 def _seqs(rec: Recorder, device: str) -> set[int]:

@@ -12,8 +12,10 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
+from fleet.mqtt import BrokerSettings, MqttClient
 from tests.support.broker import free_port
 
 
@@ -186,3 +188,17 @@ class NatsCluster:
     def stop(self) -> None:
         for i in range(len(self.procs)):
             self.kill(i)
+
+
+def wait_formed(cluster: RabbitCluster | NatsCluster, seconds: float = 90) -> None:
+    """MQTT answers only once the cluster has elected its leaders (JetStream's, RabbitMQ's client-id tracker)."""
+    deadline = time.monotonic() + seconds
+    for i in range(len(cluster.ports)):
+        while True:
+            client = MqttClient(f"probe-{i}", BrokerSettings.from_url(cluster.url(i)))
+            ok = client.start(wait_s=5)
+            client.stop()
+            if ok:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cluster node {i} never accepted MQTT")
