@@ -107,13 +107,14 @@ class Thresholds(Section):
     fetch_stall_s: Annotated[float, Field(gt=0)] = 60.0
     # During a soak the previous model answers a sample of the frames beside the new one, using at most this
     # share of one core, so the serving model keeps its fps (bench/watch.py measures the cost).
-    shadow_budget: Annotated[float, Field(gt=0, le=1)] = 0.25
+    shadow_budget: Annotated[float, Field(gt=0, le=1)] = 0.05
 
 
 class FollowConfig(Section):
     """Selection that follows the device: the serving model's p95 per telemetry interval is watched against
     the baseline taken after its selection; a sustained change either way re-measures the candidates at low
-    priority under the load the device has now, and switches when another one is faster by `min_gain`."""
+    priority under the load the device has now; the fastest there, if it is another one, serves on trial for
+    `trial_s` and stays when its p95 on the live frames beats the previous one's by `min_gain`."""
 
     enabled: bool = True
     ratio: Annotated[float, Field(gt=1)] = 1.5  # beyond baseline × ratio, or below baseline / ratio
@@ -121,7 +122,8 @@ class FollowConfig(Section):
     warmup_s: Annotated[float, Field(ge=0)] = 20.0  # after a switch, before the baseline is taken
     baseline_s: Annotated[float, Field(gt=0)] = 30.0
     cooldown_s: Annotated[float, Field(ge=0)] = 600.0  # after a re-measure, before the next one may start
-    min_gain: Annotated[float, Field(ge=0, lt=1)] = 0.15  # hysteresis: what a switch must gain
+    min_gain: Annotated[float, Field(ge=0, lt=1)] = 0.15  # hysteresis: what a switch must gain on live frames
+    trial_s: Annotated[float, Field(gt=0)] = 30.0  # how long a re-measure's nominee serves before it is judged
 
 
 class QualityConfig(Section):

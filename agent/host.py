@@ -18,7 +18,7 @@ from runtimes.manifest import Manifest
 from .config import FollowConfig, ModelSpec
 from .errors import AgentError
 from .inference.engine import Engine, Failover
-from .inference.follow import Drift, Follower, better
+from .inference.follow import Drift, Follower, keeps
 from .inference.serving import Serving, first_that_serves
 from .inference.shadow import Shadow
 from .reporting.messaging import Messenger
@@ -72,6 +72,7 @@ class ModelHost:
         self.follower = Follower(self._follow, time.monotonic())
         self._fast_start = fast_start
         self._remeasuring = threading.Event()
+        self._closing = threading.Event()
         self._selection_done = threading.Event()  # clear while a fast start's selection runs
         self._selection_done.set()
         self._on_selected: Callable[[Serving], None] | None = None
@@ -186,18 +187,62 @@ class ModelHost:
         self.follower.restart(time.monotonic(), cooldown=True)
 
     def _settle(self, current: Serving, fresh: Serving, drift: Drift) -> None:
+        """The re-measure nominates, the live frames decide: a benchmark run beside the serving pipeline and the
+        load under-reads what the pipeline sees, so a nominee serves for `trial_s` and stays only when its p95
+        on the camera's frames beats the serving one's by `min_gain`."""
         mine = current.active_candidate() or current.selection.selected
-        switch, mine_ms, theirs_ms = better(mine, fresh.selection, self._follow.min_gain)
-        switch = switch and self.swap(fresh, expect=current)  # an update came first: leave it be
-        theirs = fresh.selection.selected.key
-        if not switch:
+        nominee = fresh.selection.selected
+        if nominee.key == mine.key:
             fresh.engine.close()
-        said = (f"switched from {mine.key} ({_ms(mine_ms)}) to {theirs} ({_ms(theirs_ms)})" if switch else
-                f"kept {mine.key} ({_ms(mine_ms)}; the fastest now: {theirs}, {_ms(theirs_ms)})")
-        self._messenger.event("reselect", self._label(f"{said}, measured under the load that made the "
-                                                      f"{drift.describe()}"), stage="switched" if switch else "kept",
-                              switched=switch, previous=mine.key, fastest=theirs, previous_ms=mine_ms,
-                              fastest_ms=theirs_ms, **drift.data(), **self._extra())
+            self._reselected(False, mine.key, nominee.key, nominee.median_ms, nominee.median_ms,
+                             "measured under the load", drift)
+            return
+        said = (f"trying {nominee.key} (re-measured {_ms(nominee.median_ms)}) against {mine.key} on live frames, "
+                f"{self._follow.trial_s:.0f} s each")
+        self._messenger.event("reselect", self._label(said), stage="trying", **self._extra())
+        before = self._live()  # now, not during the re-measure, whose own load would favour any change
+        if not self._exchange(fresh, expect=current):  # an update came first: leave it be
+            fresh.engine.close()
+            return
+        after = self._live()
+        before_ms, after_ms = (before.p95_ms if before else None), (after.p95_ms if after else None)
+        keep = keeps(before_ms, after_ms, self._follow.min_gain)
+        self._conclude(keep, current, fresh)
+        self._reselected(keep, mine.key, nominee.key, before_ms, after_ms, "p95 on live frames", drift)
+
+    def _live(self) -> Perf | None:
+        """The serving engine's p95 on the camera's frames over the next `trial_s` (its first seconds skipped:
+        a fresh session's first runs are slow)."""
+        window = self._follow.trial_s
+        started = time.monotonic()
+        self._closing.wait(window)
+        return self.performance(started + min(2.0, window / 4), time.monotonic())
+
+    def _exchange(self, new: Serving, expect: Serving) -> bool:
+        """Serve `new` in place of `expect` without closing it (a live trial can go back at once)."""
+        with self._lock:
+            if self.serving is not expect:
+                return False
+            self.serving = new
+        self._changed(new)
+        return True
+
+    def _conclude(self, keep: bool, current: Serving, fresh: Serving) -> None:
+        if keep:
+            current.engine.close()
+        elif self._exchange(current, expect=fresh):
+            fresh.engine.close()
+        else:  # an update replaced the nominee meanwhile: the one it replaced is nobody's now
+            current.engine.close()
+
+    def _reselected(self, switch: bool, mine: str, theirs: str, mine_ms: float | None, theirs_ms: float | None,
+                    how: str, drift: Drift) -> None:
+        said = (f"switched from {mine} ({_ms(mine_ms)}) to {theirs} ({_ms(theirs_ms)})" if switch else
+                f"kept {mine} ({_ms(mine_ms)}; {theirs}: {_ms(theirs_ms)})")
+        self._messenger.event("reselect", self._label(f"{said}, {how}, after the {drift.describe()}"),
+                              stage="switched" if switch else "kept", switched=switch, previous=mine,
+                              fastest=theirs, previous_ms=mine_ms, fastest_ms=theirs_ms, **drift.data(),
+                              **self._extra())
 
     def health(self) -> tuple[int, int, int]:
         """Frames processed (-1 without cameras), inference errors, failovers of its engine."""
@@ -295,6 +340,7 @@ class ModelHost:
         self._messenger.event("error", self._label(message), **self._extra())
 
     def close(self) -> None:
+        self._closing.set()
         if self.updater is not None:
             self.updater.stop()
         if self.serving is not None:

@@ -2,7 +2,8 @@
 was then; another process taking a core or a throttling board can make another candidate (often the same
 artifact with fewer threads) the faster one. `Follower` watches one model's p95 per telemetry interval
 against a baseline taken once the model has settled, and says when a change has lasted long enough to be
-worth measuring again; `better` is the hysteresis that decides whether a new measurement is worth a switch."""
+worth measuring again; `keeps` is the hysteresis that decides whether the re-measure's nominee, tried on the live
+frames, is worth the switch."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import FollowConfig
-from .candidates import Candidate
-from .selection import Selection
 
 
 @dataclass(frozen=True)
@@ -85,14 +84,10 @@ class Follower:
         return level > base * ratio or level < base / ratio
 
 
-def better(current: Candidate, fresh: Selection, min_gain: float) -> tuple[bool, float | None, float | None]:
-    """Whether the fresh selection's choice beats the serving candidate by `min_gain`, both measured in the
-    same run (so the device's load hit them alike); with the two medians (ms) compared. (Ranking by p90 under
-    load was tried: in one run it kept a candidate the median switched away from; undecided.)"""
-    chosen = fresh.selected
-    mine = next((c for c in fresh.candidates if c.key == current.key and c.status == "ok"), None)
-    if chosen.key == current.key:
-        return False, chosen.median_ms, chosen.median_ms
-    if mine is None or mine.median_ms is None or chosen.median_ms is None:
-        return True, None, chosen.median_ms  # the serving candidate no longer passes here: take the new one
-    return chosen.median_ms < mine.median_ms * (1 - min_gain), mine.median_ms, chosen.median_ms
+def keeps(before_ms: float | None, after_ms: float | None, min_gain: float) -> bool:
+    """Whether a nominee that served on trial stays: its p95 on the live frames beats the previous candidate's
+    (over the same length of time just before) by `min_gain`. No frames on trial: it goes; no figure from
+    before (too few frames): the re-measure's word stands."""
+    if after_ms is None:
+        return False
+    return before_ms is None or after_ms < before_ms * (1 - min_gain)

@@ -20,6 +20,10 @@ PROVIDERS = {
 class OrtOptions(Options):
     device: Literal["cpu", "cuda", "tensorrt", "openvino"] = "cpu"
     threads: int | None = None
+    # ONNX Runtime's worker threads busy-wait between operators by default. Alone that is within noise here,
+    # but a spinning pool takes the cores from every other session in the process (the shadow beside the
+    # serving model during a soak cost 31 % of its fps with spinning, 10 % without: docs/agent.md).
+    spin: bool = False
 
 
 def _import() -> Any:
@@ -61,6 +65,9 @@ class OnnxRuntimeAdapter(Adapter):
         if opts.threads:
             so.intra_op_num_threads = opts.threads
             so.inter_op_num_threads = 1
+        if not opts.spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.add_session_config_entry("session.inter_op.allow_spinning", "0")
         providers = [PROVIDERS[opts.device]] + (["CPUExecutionProvider"] if opts.device != "cpu" else [])
         try:
             self._session = ort.InferenceSession(str(files[0]), so, providers=providers)

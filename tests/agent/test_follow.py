@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 from agent.config import FollowConfig
-from agent.inference.candidates import Candidate
-from agent.inference.follow import Follower, better
-from agent.inference.selection import Selection
+from agent.inference.follow import Follower, keeps
 from tests.support.broker import Broker
 from tests.support.mqtt import FAST, Recorder, start_agent
 from tests.support.selection import decided_with_every_core
@@ -56,30 +54,19 @@ def test_disabled_never_drifts() -> None:
     assert all(d is None for d in _feed(f, [10.0] * 10 + [500.0] * 200, start=0.0))
 
 
-def _cand(threads: int, median: float | None) -> Candidate:
-    return Candidate("onnx-fp32", "onnxruntime", "cpu", {"threads": threads}, "fp32", median_ms=median)
-
-
-def _sel(*cands: Candidate) -> Selection:
-    ranked = sorted(cands, key=lambda c: c.median_ms or 1e9)
-    return Selection(1.0, list(cands), ranked[0], None)
-
-
-def test_a_switch_must_gain_the_margin_measured_in_the_same_run() -> None:
-    serving = _cand(2, 10.0)
-    assert better(serving, _sel(_cand(2, 20.0), _cand(1, 15.0)), 0.15) == (True, 20.0, 15.0)
-    assert better(serving, _sel(_cand(2, 20.0), _cand(1, 18.0)), 0.15)[0] is False  # 10 % is within the noise
-    assert better(serving, _sel(_cand(2, 12.0), _cand(1, 14.0)), 0.15)[0] is False  # still the fastest
-    gone = _cand(2, None)
-    gone.exclude("golden run: failed")
-    assert better(serving, _sel(gone, _cand(1, 30.0)), 0.15)[0] is True  # it no longer passes: take the other
+def test_a_nominee_stays_only_when_its_live_p95_beats_the_margin() -> None:
+    assert keeps(20.0, 15.0, 0.15) is True
+    assert keeps(20.0, 18.0, 0.15) is False  # 10 % is within the noise
+    assert keeps(20.0, 25.0, 0.15) is False  # slower on the live frames than the re-measure said
+    assert keeps(20.0, None, 0.15) is False  # no frames on trial
+    assert keeps(None, 30.0, 0.15) is True  # nothing to compare with: the re-measure's word stands
 
 
 HOG = "while True:\n    pass\n"  # one core's worth, as another service on the device would take
 FOLLOW = {**FAST, "EDGE_AGENT__FOLLOW__ENABLED": "true", "EDGE_AGENT__FOLLOW__WARMUP_S": "3",
           "EDGE_AGENT__FOLLOW__BASELINE_S": "4",
           "EDGE_AGENT__FOLLOW__SUSTAIN_S": "4", "EDGE_AGENT__FOLLOW__RATIO": "1.3",
-          "EDGE_AGENT__SELECTION_BUDGET_S": "3"}
+          "EDGE_AGENT__FOLLOW__TRIAL_S": "8", "EDGE_AGENT__SELECTION_BUDGET_S": "3"}
 
 
 def _p95s(recorder: Recorder, since: int, count: int, timeout: float) -> list[float]:
@@ -117,10 +104,10 @@ def test_a_process_that_takes_a_core_leads_to_a_reselection_and_a_lower_p95(
         measuring = recorder.wait_for(lambda t, d: t == "edge/f1/events" and d.get("kind") == "reselect", 90, mark)
         assert measuring["data"]["stage"] == "measuring" and measuring["data"]["ratio"] >= 1.3, measuring
         done = recorder.wait_for(lambda t, d: t == "edge/f1/events" and d.get("kind") == "reselect"
-                                 and d["data"]["stage"] != "measuring", 120, mark)
+                                 and d["data"]["stage"] in ("switched", "kept"), 150, mark)
         data = done["data"]
-        if not data["switched"]:  # the fastest under this load was within the hysteresis: a consistent "kept"
-            assert data["fastest"] == data["previous"] or data["fastest_ms"] >= 0.85 * data["previous_ms"], done
+        if not data["switched"]:  # re-measured fastest, or not faster by the margin on the live frames
+            assert data["fastest"] == data["previous"] or not keeps(data["previous_ms"], data["fastest_ms"], 0.15), done
             return
         after = sorted(_p95s(recorder, recorder.mark(), 5, 60))
         assert after[len(after) // 2] < measuring["data"]["p95_ms"], (after, measuring)
