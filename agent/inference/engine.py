@@ -51,6 +51,7 @@ class Engine:
         self._timeout = stuck_timeout_s
         self._on_failover = on_failover
         self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="infer")
+        self.closed = False  # after close(): it takes no more work
         self._lock = threading.Lock()
         self.failovers: list[Failover] = []
 
@@ -127,6 +128,7 @@ class Engine:
         except RuntimeError:
             return  # closed already
         pool.shutdown(wait=False)
+        self.closed = True
         try:
             drained.result(timeout=self._timeout)
         except cf.TimeoutError:

@@ -4,6 +4,7 @@ broker, no child process. What the daemon tests prove end to end, this proves in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -18,7 +19,9 @@ from agent.config import AgentConfig
 from agent.daemon import Agent
 from agent.inference import selection
 from agent.inference.engine import Engine, Failover, Slot
+from agent.inference.follow import Drift
 from agent.inference.serving import Serving
+from agent.update.soak import Perf
 from fleet.messages import Phase
 from runtimes.bundle import Bundle
 from tests.support import fakebundle
@@ -147,3 +150,33 @@ def test_a_ping_is_answered_with_status_once_a_second(tmp_path: Path, seed: Path
             wait.wait(0.05)
         wait.wait(0.5)
         assert len(client.docs("/status")) == before + 1
+
+
+def _nominee(serving: Serving) -> Serving:
+    """The same artifact with other settings, as a re-measure under load nominates it."""
+    mine = serving.selection.selected
+    other = dataclasses.replace(mine, settings={**mine.settings, "latency_ms": 1.0})
+    slot = Slot(other.key, selection.load_candidate(serving.bundle, other))
+    sel = selection.Selection(1.0, [mine, other], other, None)
+    return Serving(serving.bundle, sel, Engine(slot, None, 5.0, labels=serving.bundle.manifest.labels))
+
+
+@pytest.mark.parametrize(("live_ms", "stays"), [((20.0, 15.0), True), ((20.0, 19.0), False), ((20.0, None), False)])
+def test_a_reselection_nominee_is_judged_on_live_frames(tmp_path: Path, seed: Path, live_ms: tuple[float, float | None],
+                                                         stays: bool) -> None:
+    client = RecordingClient()
+    with _agent(tmp_path, client, bundle=seed) as agent:
+        host = agent.hosts["default"]
+        current = host.serving
+        assert current is not None
+        fresh = _nominee(current)
+        figures = iter(Perf(ms, 10.0, 100) if ms is not None else None for ms in live_ms)
+        host._live = lambda: next(figures)  # type: ignore[method-assign]
+        host._settle(current, fresh, Drift(30.0, 10.0, 60.0))
+        agent.messenger.drain()
+        kept, dropped = (fresh, current) if stays else (current, fresh)
+        assert host.serving is kept and dropped.engine.closed and not kept.engine.closed
+        stages = [e["data"]["stage"] for e in client.docs("/events") if e["kind"] == "reselect"]
+        done = [e for e in client.docs("/events") if e["kind"] == "reselect"][-1]["data"]
+        assert stages == ["trying", "switched" if stays else "kept"] and done["fastest"] == fresh.selection.selected.key
+        assert done["previous_ms"] == 20.0 and done["fastest_ms"] == live_ms[1]
