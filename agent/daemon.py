@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 
 from fleet.messages import BadPayload, Desired, Phase, parse
 from fleet.mqtt import MqttClient
-from fleet.topics import Topics
+from fleet.topics import PING_JITTER_S, Topics
 from runtimes.errors import RuntimesError
 from runtimes.tasks import DetectAnswer
 from runtimes.tasks.quality import signals
@@ -45,7 +45,6 @@ from .video.pipeline import Answer, Pipeline
 from .video.snapshot import Snapshots
 
 log = logging.getLogger(__name__)
-PING_JITTER_S = 0.3
 
 
 @dataclass

@@ -116,13 +116,13 @@ def raise_nofile() -> None:
 
 def count_retained(port: int, want: str, count: int, timeout: float) -> float:
     """Seconds until `count` devices show status `want`."""
-    states: dict[str, str] = {}
+    there: set[str] = set()  # devices in state `want` (a set, not a recount per message: 10,000² is seconds)
     done = threading.Event()
 
     def on_message(_c, _u, msg):  # type: ignore[no-untyped-def]
         if msg.payload:
-            states[msg.topic] = json.loads(msg.payload)["state"]
-            if sum(1 for s in states.values() if s == want) >= count:
+            (there.add if json.loads(msg.payload)["state"] == want else there.discard)(msg.topic)
+            if len(there) >= count:
                 done.set()
 
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"count-{want}")

@@ -1,4 +1,5 @@
-"""`edgectl status`: the fleet at a glance from retained status messages (which carry the latest telemetry).
+"""`edgectl status`: the fleet at a glance from retained status messages (which carry the latest telemetry),
+and live answers to a ping where those do not show every device.
 
 MQTT has no end-of-retained marker: we stop once every known device has answered and the stream has been
 idle for a moment, or at a hard limit."""
@@ -15,7 +16,7 @@ import paho.mqtt.client as mqtt
 from . import registry
 from .messages import BadPayload, Status, parse
 from .mqtt import Brokers, MqttClient
-from .topics import Topics
+from .topics import PING_JITTER_S, Topics
 
 HEALTHY = ("online",)
 OFFLINE_INTERVALS = 10
@@ -23,6 +24,9 @@ OFFLINE_INTERVALS = 10
 
 def collect(broker: Brokers, topics: Topics, idle_s: float = 0.25, max_s: float = 5.0,
             connect_s: float = 10.0) -> dict[str, Status]:
+    """Retained statuses first; then, only when they do not show every known device online and fresh, a ping
+    that every agent answers live (a broker that keeps no retained message for wildcards, a cluster node
+    that missed one, a device whose retained status aged). Ten thousand healthy devices cost no ping."""
     known = set(registry.load())
     found: dict[str, Status] = {}
     lock, last = threading.Lock(), [time.monotonic()]
@@ -40,27 +44,37 @@ def collect(broker: Brokers, topics: Topics, idle_s: float = 0.25, max_s: float 
             last[0] = time.monotonic()
 
     client = MqttClient(f"edgectl-status-{uuid.uuid4().hex[:8]}", broker)
-    # QoS 0: a broker keeps at most max_queued_messages (mosquitto: 1000) QoS 1 messages queued per client,
-    # so a large fleet's retained statuses at QoS 1 would be cut short; a snapshot needs no acks.
+    # QoS 0 (the client's default): a broker keeps at most max_queued_messages (mosquitto: 1000) QoS 1
+    # messages queued per client, so a large fleet's retained statuses at QoS 1 would be cut short.
     client.subscribe(topics.every("status"), on_status)
     if not client.start(wait_s=connect_s):
         client.stop()
         raise ConnectionError(f"cannot reach the broker at {', '.join(b.address for b in client.brokers)}")
-    client.publish(topics.ping(), b"", qos=0)  # every device answers live, whatever the broker retains
-    start = last[0] = time.monotonic()
+    deadline = time.monotonic() + max_s
+    _settle(known, found, lock, last, idle_s, deadline)
+    with lock:
+        ping = not found or not known <= set(found) or any(row(d, s)["state"] != "online" for d, s in found.items())
+    if ping:
+        client.publish(topics.ping(), b"", qos=0)  # every device answers live, whatever the broker retains
+        last[0] = time.monotonic() + PING_JITTER_S  # the answers are spread over the agents' jitter
+        _settle(known, found, lock, last, idle_s, deadline)
+    client.stop()
+    registry.remember({d: {"groups": s.groups, "last_seen": s.ts} for d, s in found.items()})
+    return found
+
+
+def _settle(known: set[str], found: dict[str, Status], lock: threading.Lock, last: list[float], idle_s: float,
+            deadline: float) -> None:
+    """Until the stream has been idle for a moment: a short one once every known device answered, a longer
+    one otherwise (devices we have not met yet can only be waited for, as MQTT has no end-of-retained)."""
     stop = threading.Event()
     while not stop.wait(0.02):
         now = time.monotonic()
         with lock:
             complete = known <= set(found)
             idle = now - last[0]
-        # Every known device answered: a short idle ends the wait. Devices we have not met yet can only
-        # be waited for with a longer idle, since MQTT has no end-of-retained marker.
-        if now - start > max_s or idle >= (idle_s if complete and found else max(4 * idle_s, 1.0)):
-            break
-    client.stop()
-    registry.remember({d: {"groups": s.groups, "last_seen": s.ts} for d, s in found.items()})
-    return found
+        if now > deadline or idle >= (idle_s if complete and found else max(4 * idle_s, 1.0)):
+            return
 
 
 def row(device: str, status: Status, now: float | None = None) -> dict[str, Any]:

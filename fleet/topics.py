@@ -10,6 +10,8 @@ DEFAULT_MODEL = "default"  # the model whose desired state is `<prefix>/<device>
 BUNDLES = "bundles"
 FLEET = "_fleet"  # fleet-wide topics (the status ping); like BUNDLES, never a device id
 RESERVED = (BUNDLES, FLEET)
+# A device answers a ping after a random delay up to this, so ten thousand do not answer in one millisecond.
+PING_JITTER_S = 0.3
 KINDS = ("status", "telemetry", "events", "results", "desired")
 
 

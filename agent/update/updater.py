@@ -140,9 +140,13 @@ class Updater:
         push (same issued_at) was refused or rolled back. A new push of the same bundle is a new attempt, and
         a committed bundle that no longer serves (damaged on disk, pointer lost) is fetched again."""
         serving = self.host.current()
-        if serving is not None and Path(serving.root) == self.store.bundle_dir(desired.digest):
-            return True
         attempt = self.store.state().answered(desired)
+        if serving is not None and Path(serving.root) == self.store.bundle_dir(desired.digest):
+            if attempt is None:  # a new push of what serves: answer it, or its pusher waits out its timeout
+                m = serving.manifest
+                self._finish(desired, desired.digest, Phase.COMMITTED, f"committed {m.name} v{m.version} "
+                             "(already serving it)")
+            return True
         if attempt is not None and attempt.phase != Phase.COMMITTED:
             return True
         if self.store.bundle_dir(desired.digest).is_dir():

@@ -44,6 +44,8 @@ def test_push_commits_and_survives_a_restart(own_broker: Broker, recorder: Recor
         for phase in ("fetching", "verifying", "checking", "switching", "soaking", "committed"):
             assert phase in phases
         serving(recorder, "u1", 2, 10)
+        again = push(own_broker, bundle_v2, "u1", "--timeout", "20")  # what it serves: answered, not waited out
+        assert again[0]["result"] == "committed" and "already serving" in str(again[0]["reason"]), again
         agent.terminate()
         agent.wait(20)
         agent = start_agent(own_broker, bundle, media, tmp_path / "state", "u1", env=FAST)
