@@ -25,7 +25,7 @@ def save(devices: dict[str, dict[str, Any]]) -> None:
     target = path()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(devices, indent=1, sort_keys=True))
+    tmp.write_text(json.dumps(devices, sort_keys=True))  # compact: C-encoded, for 10,000 devices
     tmp.replace(target)
 
 
