@@ -13,12 +13,21 @@ def path() -> Path:
     return paths.home() / "devices.json"
 
 
+_read: dict[tuple[Path, int, int], dict[str, dict[str, Any]]] = {}  # one parse per version of the file
+
+
 def load() -> dict[str, dict[str, Any]]:
+    """A copy (callers change it); parsed once per version of the file, as one command reads it thrice."""
     try:
-        data: dict[str, dict[str, Any]] = json.loads(path().read_text())
+        where = path()
+        st = where.stat()
+        key = (where, st.st_mtime_ns, st.st_size)
+        if key not in _read:
+            _read.clear()
+            _read[key] = json.loads(where.read_text())
     except (OSError, ValueError):
         return {}
-    return data
+    return dict(_read[key])
 
 
 def save(devices: dict[str, dict[str, Any]]) -> None:

@@ -22,7 +22,7 @@ HEALTHY = ("online",)
 OFFLINE_INTERVALS = 10
 
 
-def collect(broker: Brokers, topics: Topics, idle_s: float = 0.25, max_s: float = 5.0,
+def collect(broker: Brokers, topics: Topics, idle_s: float = 0.1, max_s: float = 5.0,
             connect_s: float = 10.0) -> dict[str, Status]:
     """Retained statuses first; then, only when they do not show every known device online and fresh, a ping
     that every agent answers live (a broker that keeps no retained message for wildcards, a cluster node
