@@ -6,6 +6,7 @@ idle for a moment, or at a hard limit."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -15,7 +16,7 @@ import paho.mqtt.client as mqtt
 
 from . import registry
 from .messages import BadPayload, Status, parse
-from .mqtt import Brokers, MqttClient
+from .mqtt import Brokers, BrokerSettings, MqttClient
 from .topics import PING_JITTER_S, Topics
 
 HEALTHY = ("online",)
@@ -43,7 +44,7 @@ def collect(broker: Brokers, topics: Topics, idle_s: float = 0.1, max_s: float =
             found[parsed[0]] = status
             last[0] = time.monotonic()
 
-    client = MqttClient(f"edgectl-status-{uuid.uuid4().hex[:8]}", broker)
+    client = MqttClient(f"edgectl-status-{uuid.uuid4().hex[:8]}", _plain(broker))
     # QoS 0 (the client's default): a broker keeps at most max_queued_messages (mosquitto: 1000) QoS 1
     # messages queued per client, so a large fleet's retained statuses at QoS 1 would be cut short.
     client.subscribe(topics.every("status"), on_status)
@@ -61,6 +62,14 @@ def collect(broker: Brokers, topics: Topics, idle_s: float = 0.1, max_s: float =
     client.stop()
     registry.remember({d: {"groups": s.groups, "last_seen": s.ts} for d, s in found.items()})
     return found
+
+
+def _plain(broker: Brokers) -> list[BrokerSettings]:
+    """MQTT 3.1.1 unless the user asked for 5: a snapshot needs no MQTT 5 feature, the 3.1.1 client reads
+    10,000 statuses in half the time (paho parses v5 properties per message), and NATS and RabbitMQ 3.10
+    refuse the MQTT 5 attempt the negotiation would make first."""
+    nodes = [broker] if isinstance(broker, BrokerSettings) else list(broker)
+    return [dataclasses.replace(b, protocol="3.1.1") if b.protocol == "auto" else b for b in nodes]
 
 
 def _settle(known: set[str], found: dict[str, Status], lock: threading.Lock, last: list[float], idle_s: float,

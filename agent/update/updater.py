@@ -38,6 +38,10 @@ from .http_fetch import HttpFetch, HttpFetchFailed
 from .store import Attempt, Store, UpdateRecord
 
 log = logging.getLogger(__name__)
+# Not one chunk: the retained bundle is not on this device's broker node (RabbitMQ keeps retained messages on
+# the node they were published to), or it was cleared. Say what to do.
+NONE_ARRIVED = ("; none reached this device's broker node: push through the node it uses, or over HTTP "
+                "(`edgectl push --http`)")
 RESUBSCRIBE_S = 5.0
 # Chunks come through one wildcard subscription (one JetStream consumer on NATS, not one per chunk); a broker
 # that delivers no retained message to a wildcard (RabbitMQ) gets one exact subscription per missing chunk
@@ -252,8 +256,9 @@ class Updater:
                     raise UpdateFailed(Phase.FETCHING, fetch.error)
                 idle = time.monotonic() - fetch.progress_at
                 if idle > self.fetch_stall_s:
+                    hint = "" if fetch.have else NONE_ARRIVED
                     raise UpdateFailed(Phase.FETCHING, f"no chunk for {self.fetch_stall_s:.0f} s "
-                                   f"({len(fetch.have)}/{desired.chunks} received; kept for a retry)",
+                                   f"({len(fetch.have)}/{desired.chunks} received; kept for a retry){hint}",
                                    keep_chunks=True)
                 if fetch.wildcard and idle > WILDCARD_WAIT_S:
                     self._per_chunk(fetch)
