@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,7 +21,6 @@ from .engine import Engine, Failover, Pending, Slot
 from .probe import Probe
 
 log = logging.getLogger(__name__)
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 LAZY_BELOW_MB = 4096  # `runner_up = "auto"`: below this much memory a second warm runtime costs too much
 
 
@@ -67,7 +64,7 @@ def select_isolated(bundle: Bundle, probe: Probe, state_dir: Path, budget_s: flo
     cmd = [sys.executable, "-m", "agent", "select", str(bundle.root), "--state-dir", str(state_dir),
            "--budget", str(budget_s), "--reselect", "--json"] + (["--source", str(source)] if source else []) \
         + (["--under-load"] if under_load else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, preexec_fn=_dies_with_parent())
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     # Read the child's answer from its stdout, not from the cache: a state directory that takes no writes
     # must not stop the device from serving.
     fresh = _decision(proc.stdout) if proc.returncode == 0 else None
@@ -76,17 +73,6 @@ def select_isolated(bundle: Bundle, probe: Probe, state_dir: Path, budget_s: flo
         cause = "\n".join(line for line in tail if not line.startswith("INFO"))[-2000:]
         raise AgentError(f"selection failed (exit {proc.returncode}): {cause}")
     return fresh
-
-
-def _dies_with_parent() -> Callable[[], None] | None:
-    """For the child, before exec: the kernel kills it when the thread that started it dies, so an agent
-    killed with -9 leaves no selection measuring on for minutes. Looked up here, in the parent: the child
-    between fork and exec only makes the call. None where there is no prctl (not Linux)."""
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _decision(stdout: str) -> selection.Selection | None:
