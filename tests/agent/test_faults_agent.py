@@ -57,6 +57,9 @@ def warm_state(tmp_path_factory: pytest.TempPathFactory, bundle: Path, media: Pa
     agent = start_agent(broker, bundle, media, state, "warm", env=FAST)
     try:
         serving(rec, "warm", 1)
+        # Its own selection, not the fast start's safe candidate: the cached decision is part of the state.
+        rec.wait_for(lambda t, d: t == "edge/warm/events" and d["kind"] == "selection"
+                     and not d["data"].get("provisional"), 180)
         assert _stop(agent) == 0
     finally:
         agent.kill()
