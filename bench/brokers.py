@@ -77,7 +77,7 @@ def one_broker(name: str, urls: list[str], ports: list[int], v1: Path, v2: Path,
     device, far = f"b-{name}", urls[-1]
     rec = Recorder(ports[-1], ["edge/#"], f"rec-{name}")
     proc = agent(Broker(ports[0], work), v1, media / "video_640x480.mp4", work / "state", device,
-                 *[a for u in urls[1:] for a in ("--broker", u)], env=ENV)
+                 *others(urls), env=ENV)
     try:
         # Its own selection done (not a fast start's safe candidate): a push then times the update alone.
         rec.wait_for(lambda t, d: t == f"edge/{device}/events" and d.get("kind") == "selection"
@@ -107,7 +107,7 @@ def failover(urls: list[str], ports: list[int], kill: Any, v1: Path, media: Path
     forget_ours()
     on_a, on_b = Recorder(ports[0], ["edge/#"], "fo-a"), Recorder(ports[-1], ["edge/#"], "fo-b")
     proc = agent(Broker(ports[0], work), v1, media / "video_640x480.mp4", work / "fo-state", "fo1",
-                 *[a for u in urls[1:] for a in ("--broker", u)], "--telemetry-interval", "1", env=ENV)
+                 *others(urls), "--telemetry-interval", "1", env=ENV)
     try:
         on_a.wait_for(lambda t, d: t == "edge/fo1/telemetry" and int(d["seq"]) >= 3, 180)
         last = max(int(d["seq"]) for d in on_b.of("fo1/telemetry") + on_a.of("fo1/telemetry"))
@@ -117,7 +117,7 @@ def failover(urls: list[str], ports: list[int], kill: Any, v1: Path, media: Path
         flowing = time.monotonic() - killed
         healthy = None
         while healthy is None and time.monotonic() - killed < 60:
-            _wall, st = edgectl("status", *[a for u in urls[1:] for a in ("--broker", u)], "--json")
+            _wall, st = edgectl("status", *others(urls), "--json")
             if {r["device"]: r["state"] for r in json.loads(st.stdout or "[]")}.get("fo1") == "online":
                 healthy = time.monotonic() - killed
         last = max(int(d["seq"]) for d in on_b.of("fo1/telemetry"))
@@ -130,6 +130,11 @@ def failover(urls: list[str], ports: list[int], kill: Any, v1: Path, media: Path
         proc.kill()
         on_a.close()
         on_b.close()
+
+
+def others(urls: list[str]) -> list[str]:
+    """`--broker` for every node but the first (the one the agent starts on, or the one killed)."""
+    return [a for u in urls[1:] for a in ("--broker", u)]
 
 
 def mosquitto(v1: Path, v2: Path, media: Path, work: Path) -> dict[str, Any]:

@@ -154,7 +154,7 @@ class Exporter:
         self._server: ThreadingHTTPServer | None = None
 
     def _ping(self, client: MqttClient) -> None:
-        client.publish(self.topics.ping(), b"")
+        client.publish(self.topics.ping(), b"", qos=0)
 
     def start(self, host: str, port: int, connect_s: float = 10.0) -> tuple[str, int]:
         """Listen (OSError when it cannot), then connect; the bound address (port 0 picks a free one)."""

@@ -1,8 +1,8 @@
 """The one paho-mqtt 2.x wrapper: MQTT 5 with a 3.1.1 fallback found by trying, TLS, LWT, subscriptions
-re-made in on_connect, QoS capped at 1 (some brokers drop QoS 2 publishers), subscriptions at QoS 0 unless asked
-(see SUBSCRIBE_QOS), and failover across a list of
-broker nodes: a connection lost for FAILOVER_S moves to the next node; when none answers, the round is tried
-again after a back-off capped at MAX_BACKOFF_S, so a node that comes back is used within seconds."""
+re-made in on_connect and at QoS 0 unless asked (SUBSCRIBE_QOS), QoS capped at 1 (some brokers drop QoS 2
+publishers), and failover across a list of broker nodes: a connection lost for FAILOVER_S moves to the next
+node; when none answers, the round is tried again after a back-off capped at MAX_BACKOFF_S, so a node that
+comes back is used within seconds."""
 
 from __future__ import annotations
 

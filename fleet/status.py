@@ -53,8 +53,9 @@ def collect(broker: Brokers, topics: Topics, idle_s: float = 0.1, max_s: float =
         raise ConnectionError(f"cannot reach the broker at {', '.join(b.address for b in client.brokers)}")
     deadline = time.monotonic() + max_s
     _settle(known, found, lock, last, idle_s, deadline)
+    now = time.time()
     with lock:
-        ping = not found or not known <= set(found) or any(row(d, s)["state"] != "online" for d, s in found.items())
+        ping = not found or not known <= set(found) or any(state_of(s, now) != "online" for s in found.values())
     if ping:
         client.publish(topics.ping(), b"", qos=0)  # every device answers live, whatever the broker retains
         last[0] = time.monotonic() + PING_JITTER_S  # the answers are spread over the agents' jitter
@@ -86,17 +87,21 @@ def _settle(known: set[str], found: dict[str, Status], lock: threading.Lock, las
             return
 
 
+def state_of(status: Status, now: float) -> str:
+    """The device's state as the fleet should see it: what it said, unless it has been silent too long."""
+    age = now - status.ts
+    if status.state != "offline" and age > OFFLINE_INTERVALS * status.telemetry_interval_s + 30:
+        return "offline"  # silent this long: gone, though no will said so (its broker node died with it)
+    if status.state != "offline" and age > 3 * status.telemetry_interval_s + 5:
+        return "stale"  # retained, but the agent stopped refreshing it without an LWT (yet)
+    return status.state
+
+
 def row(device: str, status: Status, now: float | None = None) -> dict[str, Any]:
     now = now or time.time()
-    age = max(0.0, now - status.ts)
-    state: str = status.state
-    if state != "offline" and age > OFFLINE_INTERVALS * status.telemetry_interval_s + 30:
-        state = "offline"  # silent this long: gone, though no will said so (its broker node died with it)
-    elif state != "offline" and age > 3 * status.telemetry_interval_s + 5:
-        state = "stale"  # retained, but the agent stopped refreshing it without an LWT (yet)
     rt = status.runtime
     return {
-        "device": device, "state": state, "last_seen_s": round(age, 1),
+        "device": device, "state": state_of(status, now), "last_seen_s": round(max(0.0, now - status.ts), 1),
         "model": status.model.name if status.model else None,
         "version": status.model.version if status.model else None,
         "runtime": f"{rt.target}/{rt.runtime}" if rt else None,

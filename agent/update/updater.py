@@ -38,14 +38,11 @@ from .http_fetch import HttpFetch, HttpFetchFailed
 from .store import Attempt, Store, UpdateRecord
 
 log = logging.getLogger(__name__)
-# Not one chunk: the retained bundle is not on this device's broker node (RabbitMQ keeps retained messages on
-# the node they were published to), or it was cleared. Say what to do.
 NONE_ARRIVED = ("; none reached this device's broker node: push through the node it uses, or over HTTP "
                 "(`edgectl push --http`)")
 RESUBSCRIBE_S = 5.0
-# Chunks come through one wildcard subscription (one JetStream consumer on NATS, not one per chunk); a broker
-# that delivers no retained message to a wildcard (RabbitMQ) gets one exact subscription per missing chunk
-# when nothing has arrived for this long.
+# Chunks come through one wildcard subscription (one JetStream consumer on NATS); a broker that delivers no
+# retained message to a wildcard (RabbitMQ) gets an exact subscription per missing chunk after this long.
 WILDCARD_WAIT_S = 2.0
 STEP_PCT = 5.0  # status shows the transfer's progress in steps of this many points
 BEFORE_S = 60.0  # the previous model's p95 and fps: over this long before the update began
@@ -147,9 +144,8 @@ class Updater:
         attempt = self.store.state().answered(desired)
         if serving is not None and Path(serving.root) == self.store.bundle_dir(desired.digest):
             if attempt is None:  # a new push of what serves: answer it, or its pusher waits out its timeout
-                m = serving.manifest
-                self._finish(desired, desired.digest, Phase.COMMITTED, f"committed {m.name} v{m.version} "
-                             "(already serving it)")
+                self._finish(desired, desired.digest, Phase.COMMITTED, f"committed {serving.manifest.name} "
+                             f"v{serving.manifest.version} (already serving it)")
             return True
         if attempt is not None and attempt.phase != Phase.COMMITTED:
             return True
