@@ -96,6 +96,16 @@ class CameraConfig(Section):
     loop: bool = True
     # Files: play at their own frame rate like a camera (True) or as fast as the model takes them (False).
     realtime: bool = True
+    # Answers per second from this camera (every frame is still decoded); unset: as fast as the model goes.
+    infer_fps: Annotated[float, Field(gt=0)] | None = None
+    # "auto": GStreamer for a pipeline string, and for rtsp:// when the probe found a hardware decoder;
+    # OpenCV's FFmpeg otherwise.
+    decoder: Literal["auto", "opencv", "gstreamer"] = "auto"
+    # Decoder threads per camera. 1: its decode CPU is measured whole, and many cameras share the cores
+    # without oversubscribing them; 0: the decoder's own choice (one big camera on many cores).
+    decode_threads: Annotated[int, Field(ge=0, le=64)] = 1
+    stall_s: Annotated[float, Field(gt=0)] = 5.0  # a live source silent this long is reopened
+    jitter_ms: Annotated[int, Field(ge=0, le=10_000)] = 200  # RTSP jitter buffer (GStreamer decoder)
 
 
 class Thresholds(Section):

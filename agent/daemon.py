@@ -24,7 +24,7 @@ from runtimes.tasks.quality import signals
 
 from . import __version__
 from .commands import RESTART_EXIT, Commands
-from .config import AgentConfig
+from .config import AgentConfig, CameraConfig
 from .errors import AgentError
 from .host import ModelHost
 from .inference import drill
@@ -38,9 +38,10 @@ from .reporting.messaging import Messenger
 from .reporting.outbox import Outbox
 from .reporting.quality import QualityTracker, quality_summary
 from .reporting.samples import Samples
-from .reporting.telemetry import TelemetryBuilder, percentile
+from .reporting.telemetry import TelemetryBuilder, briefs, percentile
 from .video.batching import BatchDecision, Batcher
-from .video.camera import Camera
+from .video.camera import Camera, CameraEvent
+from .video.capture import SourceOptions
 from .video.pipeline import Answer, Pipeline
 from .video.snapshot import Snapshots
 
@@ -177,9 +178,10 @@ class Agent:
         """One thread per camera, or one per group of cameras sharing a model (batched where it gains)."""
         groups: dict[str, list[Pipeline]] = {}
         for cam in self.cfg.cameras:
-            camera = Camera(cam.id, cam.source, cam.loop, cam.realtime).start()
+            camera = Camera(cam.id, cam.source, cam.loop, cam.realtime, self._source_options(cam),
+                            self._on_camera).start()
             p = Pipeline(camera, self._engine_for(cam.model), self._on_answer, self._on_error, cam.model,
-                         self._shadow_for(cam.model))
+                         self._shadow_for(cam.model), cam.infer_fps)
             self.pipelines.append(p)
             if cam.model in self.hosts:
                 self.hosts[cam.model].pipelines.append(p)
@@ -190,6 +192,13 @@ class Agent:
             else:
                 for p in group:
                     p.start()
+
+    def _source_options(self, cam: CameraConfig) -> SourceOptions:
+        return SourceOptions(cam.decoder, cam.decode_threads, cam.stall_s, cam.jitter_ms,
+                             tuple(self.parts.hw.decode.hardware))
+
+    def _on_camera(self, e: CameraEvent) -> None:
+        self.messenger.event("camera", e.message, cameras=[e.camera], down_s=e.down_s)
 
     def _engine_for(self, model: str) -> Callable[[], Engine | None]:
         host = self.hosts.get(model)
@@ -229,12 +238,16 @@ class Agent:
         next_telemetry = time.monotonic()
         watchdog = sdnotify.watchdog_interval_s()
         next_watchdog = time.monotonic()
+        next_check = time.monotonic()
         while not self.stop_event.wait(0.1):
             self.messenger.drain()
             now = time.monotonic()
             if now >= next_telemetry:
                 self._send_telemetry()
                 next_telemetry = now + self.cfg.telemetry_interval_s
+            elif now >= next_check:  # a camera back (or gone) shows in status within a second
+                self._check_frames()
+                next_check = now + 1.0
             if watchdog and now >= next_watchdog and self._healthy(now):
                 sdnotify.notify("WATCHDOG=1\nSTATUS=" + self._status_text())
                 next_watchdog = now + watchdog
@@ -272,8 +285,10 @@ class Agent:
         self._follow(windows)
         self.messenger.telemetry(t.model_dump_json().encode())
         self.messenger.flush_rejections()
+        capacity = t.capacity or self.messenger.status.capacity  # an interval without answers keeps the last
         self.messenger.set_status(metrics={"fps": t.fps, "p95_ms": t.p95_ms, "cpu_pct": t.cpu_pct,
-                                           "temp_c": t.temp_c, "telemetry_seq": t.seq, **quality_summary(t)})
+                                           "temp_c": t.temp_c, "telemetry_seq": t.seq, **quality_summary(t)},
+                                  cameras=briefs(t), capacity=capacity)
         self._check_frames()
 
     def _follow(self, windows: dict[str, list[float]]) -> None:

@@ -94,6 +94,33 @@ class ShadowSummary(BaseModel):
     samples: list[str] = Field(default_factory=list)  # JPEGs of disagreeing frames, on the device
 
 
+class CameraBrief(BaseModel):
+    """One camera in the device's status: enough for `edgectl status` to answer from retained messages."""
+
+    model_config = ConfigDict(extra="forbid")
+    connected: bool
+    fps: float
+    glass_p50_ms: float | None = None
+    glass_p95_ms: float | None = None
+
+
+class Capacity(BaseModel):
+    """How many cameras like `camera` this device carries at `results_per_s` each, from measured costs: the
+    fewer of what the cores allow (decode + inference CPU) and what the serving model's latency allows."""
+
+    model_config = ConfigDict(extra="forbid")
+    cameras: int
+    results_per_s: float
+    camera: str  # the measured camera it is estimated for (the costliest)
+    stream: str  # "1280x720@15fps"
+    bound: Literal["cpu", "inference"]
+    cores: int
+    decode_cpu_pct: float  # per camera, % of one core
+    infer_cpu_ms: float  # CPU per answer besides decoding
+    infer_ms: float  # the serving model's p50 per answer (wall)
+    summary: str
+
+
 class Status(Message):
     device: str
     state: State
@@ -116,6 +143,8 @@ class Status(Message):
     update_progress: float | None = None
     # The last update's new model against the one it replaced, on live frames during its soak.
     shadow: ShadowSummary | None = None
+    cameras: dict[str, CameraBrief] = Field(default_factory=dict)
+    capacity: Capacity | None = None
 
 
 class CameraQuality(BaseModel):
@@ -137,11 +166,23 @@ class CameraQuality(BaseModel):
 class CameraStats(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = DEFAULT_MODEL
-    fps: float
+    fps: float  # answers per second over the interval
     frames: int
     skipped: int
     connected: bool
     quality: CameraQuality | None = None
+    # What the camera sends and what it costs (over the interval): frames decoded per second, their size,
+    # the decoder, and the decoding thread's CPU as a percentage of one core.
+    in_fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    decoder: str | None = None
+    decode_cpu_pct: float | None = None
+    infer_fps: float | None = None  # the configured answer rate; None: as fast as the model goes
+    # Glass to result: from the frame leaving the camera (the stream's timestamp, else its arrival) to its
+    # answer handed to the messenger.
+    glass_p50_ms: float | None = None
+    glass_p95_ms: float | None = None
 
 
 class Telemetry(Message):
@@ -163,6 +204,8 @@ class Telemetry(Message):
     outbox_dropped: int = 0
     # The default model's p95 once it settled after its selection: the yardstick that re-selection follows.
     p95_baseline_ms: float | None = None
+    infer_cpu_ms: float | None = None  # the process's CPU per answer, decoding excluded
+    capacity: Capacity | None = None
 
 
 class Event(Message):

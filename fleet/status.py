@@ -115,6 +115,8 @@ def row(device: str, status: Status, now: float | None = None) -> dict[str, Any]
                           "runtime": f"{o.runtime.target}/{o.runtime.runtime}" if o.runtime else None,
                           "update_phase": o.update_phase}
                          for o in status.other_models],
+        "cameras": {cam: c.model_dump() for cam, c in status.cameras.items()},
+        "capacity": status.capacity.model_dump() if status.capacity else None,
     }
 
 
@@ -127,7 +129,7 @@ def rows(found: dict[str, Status], group: str | None = None) -> list[dict[str, A
              "model": None, "version": None, "runtime": None, "device_kind": None, "fps": None, "p95_ms": None,
              "cpu_pct": None, "temp_c": None, "update_phase": None, "agent_version": None, "agreement": None,
              "low_confidence_share": None, "drift": None, "groups": known[d].get("groups", []),
-             "other_models": []} for d in missing]
+             "other_models": [], "cameras": {}, "capacity": None} for d in missing]
     return out
 
 

@@ -19,6 +19,16 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing 
 # A real browser for the build report's chart test (its layout measured with the browser's own metrics).
 command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || \
   missing="$missing chromium-headless-shell fonts-dejavu-core"
+# GStreamer for the camera tests: the RTSP server (gst-rtsp-server), H.264/H.265 encoders and decoders, and
+# what PyGObject builds against.
+command -v gst-launch-1.0 >/dev/null 2>&1 || missing="$missing gstreamer1.0-tools"
+for pkg in gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+           gstreamer1.0-libav gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0 \
+           libgirepository1.0-dev libcairo2-dev pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+"$PY" -c 'import os, sysconfig; os.stat(sysconfig.get_paths()["include"] + "/Python.h")' 2>/dev/null || \
+  missing="$missing python3-dev"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing$missing (apt-get)" >&2
@@ -35,9 +45,9 @@ fi
 stamp=.venv/.edgectl-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing edgectl with its agent, builder, dev and bench extras" >&2
+  echo "setup: installing edgectl with its agent, builder, dev, bench and gstreamer extras" >&2
   .venv/bin/python -m pip install -q --upgrade pip >&2
-  .venv/bin/python -m pip install -q -e '.[agent,builder,dev,bench]' >&2
+  .venv/bin/python -m pip install -q -e '.[agent,builder,dev,bench,gstreamer]' >&2
   echo "$want" > "$stamp"
 fi
 

@@ -52,6 +52,15 @@ class RuntimeFound(Typed):
         return {"version": self.version, "devices": self.devices, **({"notes": self.notes} if self.notes else {})}
 
 
+class DecodePaths(Typed):
+    """How this device can decode cameras: OpenCV's FFmpeg, and GStreamer with its decoders."""
+
+    opencv_ffmpeg: bool = False
+    gstreamer: str | None = None  # its version; None without GStreamer or its Python bindings
+    hardware: list[str] = Field(default_factory=list)  # hardware decoders present, best first
+    software: list[str] = Field(default_factory=list)
+
+
 class Probe(Typed):
     arch: str
     os: str
@@ -60,6 +69,7 @@ class Probe(Typed):
     runtimes: dict[str, RuntimeFound]
     accelerators: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    decode: DecodePaths = Field(default_factory=DecodePaths)
 
     def as_dict(self) -> dict[str, Any]:
         doc = self.model_dump()
@@ -69,7 +79,7 @@ class Probe(Typed):
     def hardware(self) -> dict[str, Any]:
         """What status says about the hardware."""
         return {"arch": self.arch, "cpu": self.cpu.model, "cores": self.cpu.cores, "memory_mb": self.memory_mb,
-                "accelerators": self.accelerators}
+                "accelerators": self.accelerators, "hw_decoders": self.decode.hardware}
 
     def fingerprint(self) -> str:
         """Hardware and runtime versions: a change in either invalidates a cached selection."""
@@ -148,11 +158,26 @@ def _devices(found: dict[str, RuntimeFound], name: str) -> list[str]:
     return found[name].devices if name in found else []
 
 
+def decode_paths() -> DecodePaths:
+    from ..video.gst import HARDWARE, SOFTWARE, find_elements
+
+    try:
+        import cv2
+
+        ffmpeg = any(line.strip().startswith("FFMPEG:") and "YES" in line
+                     for line in cv2.getBuildInformation().splitlines())
+    except ImportError:
+        ffmpeg = False
+    version, hardware = find_elements(tuple(HARDWARE))
+    _, software = find_elements(SOFTWARE)
+    return DecodePaths(opencv_ffmpeg=ffmpeg, gstreamer=version, hardware=hardware, software=software)
+
+
 def probe() -> Probe:
     found = runtimes()
     accs, notes = accelerators(found)
     return Probe(arch=platform.machine(), os=f"{platform.system()} {platform.release()}", cpu=cpu_info(),
-                 memory_mb=memory_mb(), runtimes=found, accelerators=accs, notes=notes)
+                 memory_mb=memory_mb(), runtimes=found, accelerators=accs, notes=notes, decode=decode_paths())
 
 
 def probe_isolated() -> Probe:

@@ -18,6 +18,7 @@ from runtimes.errors import RuntimesError
 from runtimes.processing import Array, resize_frame
 
 from ..inference.engine import Engine, EngineClosed, Slot
+from .capture import Frame
 from .pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -66,13 +67,17 @@ class Batcher:
         self._stop.set()
         self._thread.join(timeout=10)
 
-    def _gather(self) -> list[tuple[Pipeline, Array]]:
-        """The newest frame of every camera that has one; waits a little for each so a round is full."""
-        got = [(p, p.camera.get(timeout=0.05)) for p in self.pipelines]
+    def _gather(self) -> list[tuple[Pipeline, Frame]]:
+        """The newest frame of every camera that is due one; waits a little for each so a round is full."""
+        got = [(p, p.take(timeout=0.05)) for p in self.pipelines if p.rate.wait(time.monotonic()) == 0]
         return [(p, f) for p, f in got if f is not None]
 
+    def _due_in(self) -> float:
+        now = time.monotonic()
+        return min(p.rate.wait(now) for p in self.pipelines)
+
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.wait(self._due_in()):
             ready = self._gather()
             engine = self._engine()
             if not ready or engine is None:
@@ -90,15 +95,16 @@ class Batcher:
                 self.pipelines[0].failed(exc)
                 self._stop.wait(1.0)
 
-    def _round(self, engine: Engine, ready: list[tuple[Pipeline, Array]]) -> None:
-        frames = [f for _, f in ready]
+    def _round(self, engine: Engine, ready: list[tuple[Pipeline, Frame]]) -> None:
+        frames = [f.image for _, f in ready]
         if len(ready) > 1 and self._batch(engine, frames):
             started = time.perf_counter()
             results = engine.infer_frames(frames)
-            answers = [p.answer(engine, outs, tf, f) for (p, f), (outs, tf) in zip(ready, results, strict=True)]
+            answers = [p.answer(engine, outs, tf, f.image)
+                       for (p, f), (outs, tf) in zip(ready, results, strict=True)]
             ms = (time.perf_counter() - started) * 1000
-            for (p, _), answer in zip(ready, answers, strict=True):
-                p.record(answer, ms)
+            for (p, f), answer in zip(ready, answers, strict=True):
+                p.record(answer, ms, f.at)
             return
         for p, frame in ready:
             p.process(engine, frame)

@@ -1,7 +1,10 @@
 """Camera sources with a capture thread that keeps only the newest frame and counts skipped ones.
 
 Sources: a USB index or /dev/videoN, rtsp://…, a GStreamer pipeline (contains '!'), or a file (looped or
-once; at its own frame rate like a camera, or as fast as the consumer takes frames). Reconnects with backoff.
+once; at its own frame rate like a camera, or as fast as the consumer takes frames). Every frame the
+camera sends is decoded (a decoder cannot skip frames it references); the pipeline takes the newest when it
+is ready. Reconnects with a backoff capped low for live sources: a camera back on the network should be
+read again within seconds, and a refused connection costs nothing.
 """
 
 from __future__ import annotations
@@ -9,12 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from runtimes.processing import Array
+from .capture import Capture, CaptureUnavailable, Frame, SourceOptions, is_file, open_source, redact
 
 log = logging.getLogger(__name__)
+LIVE_BACKOFF_MAX_S = 2.0
+FILE_BACKOFF_MAX_S = 30.0
 
 
 @dataclass
@@ -24,32 +29,33 @@ class CameraStats:
     reconnects: int = 0
     connected: bool = False
     last_frame_at: float = 0.0
+    decode_cpu_s: float = 0.0  # every frame decoded, taken or skipped
+    decoder: str = ""
+    width: int = 0
+    height: int = 0
 
 
-def open_capture(source: str) -> Any:
-    import cv2
-
-    if source.isdigit():
-        return cv2.VideoCapture(int(source))
-    if "!" in source:
-        return cv2.VideoCapture(source, cv2.CAP_GSTREAMER)
-    if source.startswith(("rtsp://", "rtsps://", "http://", "https://")):
-        return cv2.VideoCapture(source, cv2.CAP_FFMPEG)
-    return cv2.VideoCapture(source)
-
-
-def is_file(source: str) -> bool:
-    return not source.isdigit() and "!" not in source and "://" not in source and not source.startswith("/dev/")
+@dataclass(frozen=True)
+class CameraEvent:
+    camera: str
+    message: str
+    down_s: float | None = None  # on a reconnect: how long it delivered nothing
 
 
 class Camera:
-    def __init__(self, cam_id: str, source: str, loop: bool = True, realtime: bool = True) -> None:
+    def __init__(self, cam_id: str, source: str, loop: bool = True, realtime: bool = True,
+                 options: SourceOptions | None = None,
+                 on_event: Callable[[CameraEvent], None] = lambda _e: None) -> None:
         self.id, self.source, self.loop = cam_id, source, loop
+        self.shown = redact(source)  # what logs, events and status may say
+        self.options = options or SourceOptions()
         self.file = is_file(source)
         # A file read "as fast as taken" is prefetched one frame ahead instead of decoded and thrown away.
         self.prefetch = self.file and not realtime
         self.stats = CameraStats()
-        self._frame: Array | None = None
+        self._on_event = on_event
+        self._frame: Frame | None = None
+        self._lost_at: float | None = None
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{cam_id}", daemon=True)
@@ -65,7 +71,7 @@ class Camera:
             self._cond.notify_all()
         self._thread.join(timeout=5)
 
-    def get(self, timeout: float) -> Array | None:
+    def get(self, timeout: float) -> Frame | None:
         """The newest frame, waiting up to timeout; None when none arrived."""
         with self._cond:
             if self._frame is None:
@@ -74,7 +80,7 @@ class Camera:
             self._cond.notify_all()
         return frame
 
-    def _put(self, frame: Array) -> None:
+    def _put(self, frame: Frame) -> None:
         with self._cond:
             if self.prefetch:
                 while self._frame is not None and not self._stop.is_set():
@@ -82,41 +88,72 @@ class Camera:
             elif self._frame is not None:
                 self.stats.skipped += 1
             self._frame = frame
-            self.stats.frames += 1
-            self.stats.last_frame_at = time.monotonic()
+            self._count(frame)
             self._cond.notify_all()
+
+    def _count(self, frame: Frame) -> None:
+        s = self.stats
+        s.frames += 1
+        s.last_frame_at = time.monotonic()
+        s.decode_cpu_s += frame.decode_cpu_s
+        s.height, s.width = frame.image.shape[:2]
 
     def _run(self) -> None:
         backoff = 0.5
         while not self._stop.is_set():
-            cap = open_capture(self.source)
-            if not cap.isOpened():
-                self.stats.connected = False
-                log.warning("camera %s: cannot open %s; retrying in %.1f s", self.id, self.source, backoff)
+            cap = self._open()
+            if cap is None:
                 if self._stop.wait(backoff):
                     break
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, FILE_BACKOFF_MAX_S if self.file else LIVE_BACKOFF_MAX_S)
                 self.stats.reconnects += 1
                 continue
             backoff = 0.5
-            self.stats.connected = True
             ended = self._read_all(cap)
             cap.release()
-            self.stats.connected = False
+            self._lost()
             if ended and self.file and not self.loop:
                 self.finished.set()
                 break
 
-    def _read_all(self, cap: Any) -> bool:
-        """Read until the source ends (True) or stops delivering / we are stopped (False)."""
-        import cv2
+    def _open(self) -> Capture | None:
+        try:
+            cap = open_source(self.source, self.options)
+        except CaptureUnavailable as exc:
+            self._lost()
+            self._say(f"camera {self.id}: {exc}", warn=self.stats.reconnects == 0)
+            return None
+        if cap is None:
+            self._lost()
+            log.warning("camera %s: cannot open %s; retrying", self.id, self.shown)
+            return None
+        self.stats.connected, self.stats.decoder = True, cap.decoder
+        if self._lost_at is not None:
+            down = time.monotonic() - self._lost_at
+            self._say(f"camera {self.id}: reading {self.shown} again after {down:.1f} s", down_s=round(down, 2))
+            self._lost_at = None
+        return cap
 
-        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    def _lost(self) -> None:
+        """A live source stopped delivering (closed, failed or stalled): said once, timed until it is back."""
+        if self.stats.connected and not self.file:
+            self._lost_at = self.stats.last_frame_at or time.monotonic()
+            self._say(f"camera {self.id}: lost {self.shown}")
+        self.stats.connected = False
+
+    def _say(self, message: str, down_s: float | None = None, warn: bool = True) -> None:
+        if warn:
+            log.warning("%s", message)
+            self._on_event(CameraEvent(self.id, message, down_s))
+
+    def _read_all(self, cap: Capture) -> bool:
+        """Read until the source ends (True) or stops delivering / we are stopped (False)."""
+        fps = cap.fps()
         interval = 1.0 / fps if self.file and not self.prefetch and fps > 0 else 0.0
         next_at = time.monotonic()
         while not self._stop.is_set():
-            ok, frame = cap.read()
-            if not ok:
+            frame = cap.read()
+            if frame is None:
                 return self.file
             self._put(frame)
             if interval:

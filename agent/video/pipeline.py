@@ -19,6 +19,7 @@ from runtimes.tasks.compare import Run
 from ..inference.engine import Engine, EngineClosed
 from ..inference.shadow import Shadow
 from .camera import Camera
+from .capture import Frame
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,16 @@ class PipelineStats:
     # model's over the same kind of window.
     recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=5000))
     last_processed_at: float = 0.0
+    # Glass to result (ms): from when the frame left the camera to its answer handed to the messenger.
+    glass: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
     def take_window(self) -> list[float]:
         """The latencies since the last call, and a fresh window (one reader: the telemetry tick)."""
         taken, self.window = self.window, deque(maxlen=100_000)
+        return list(taken)
+
+    def take_glass(self) -> list[float]:
+        taken, self.glass = self.glass, deque(maxlen=100_000)
         return list(taken)
 
     def percentile(self, q: float) -> float | None:
@@ -57,11 +64,29 @@ class PipelineStats:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+class Rate:
+    """A camera's inference rate: frames are taken on a schedule (None: whenever the model is free). Between
+    two, the camera keeps decoding and the frames nobody took count as skipped."""
+
+    def __init__(self, fps: float | None) -> None:
+        self.interval = 1.0 / fps if fps else 0.0
+        self.next_at = 0.0
+
+    def wait(self, now: float) -> float:
+        return max(0.0, self.next_at - now) if self.interval else 0.0
+
+    def took(self, now: float) -> None:
+        if self.interval:  # on schedule; after a slow stretch, one interval from now rather than a burst
+            due = self.next_at + self.interval
+            self.next_at = due if due > now else now + self.interval
+
+
 class Pipeline:
     def __init__(self, camera: Camera, engine: Callable[[], Engine | None], on_answer: Callable[[Answer], None],
                  on_error: Callable[[str], None], model: str = DEFAULT_MODEL,
-                 shadow: Callable[[], Shadow | None] = lambda: None) -> None:
+                 shadow: Callable[[], Shadow | None] = lambda: None, infer_fps: float | None = None) -> None:
         self.camera, self.model = camera, model
+        self.rate = Rate(infer_fps)
         self._engine = engine  # read every frame, so an update swaps the model between two frames
         self._shadow = shadow  # during an update's soak: the previous model, offered a sample of the frames
         self._on_answer, self._on_error = on_answer, on_error
@@ -78,9 +103,16 @@ class Pipeline:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
+    def take(self, timeout: float) -> Frame | None:
+        """The camera's newest frame when this camera is due one."""
+        frame = self.camera.get(timeout)
+        if frame is not None:
+            self.rate.took(time.monotonic())
+        return frame
+
     def _run(self) -> None:
-        while not self._stop.is_set():
-            frame = self.camera.get(timeout=0.5)
+        while not self._stop.wait(self.rate.wait(time.monotonic())):
+            frame = self.take(timeout=0.5)
             engine = self._engine()
             if frame is None or engine is None:
                 continue
@@ -96,18 +128,18 @@ class Pipeline:
                 self.failed(exc)
                 self._stop.wait(1.0)
 
-    def process(self, engine: Engine, frame: Array) -> None:
+    def process(self, engine: Engine, frame: Frame) -> None:
         """One frame: inference with failover, post-processing, stats and the answer."""
         started = time.perf_counter()
-        outputs, tf = engine.infer_frame(frame)
-        answer = self.answer(engine, outputs, tf, frame)
-        self.record(answer, (time.perf_counter() - started) * 1000)
+        outputs, tf = engine.infer_frame(frame.image)
+        answer = self.answer(engine, outputs, tf, frame.image)
+        self.record(answer, (time.perf_counter() - started) * 1000, frame.at)
 
     def failed(self, exc: Exception) -> None:
         self.stats.errors += 1
         self._on_error(f"camera {self.camera.id}: {exc}")
 
-    def record(self, answer: Answer, latency_ms: float) -> None:
+    def record(self, answer: Answer, latency_ms: float, captured_at: float) -> None:
         answer.latency_ms = latency_ms
         self.stats.processed += 1
         self.stats.latencies.append(latency_ms)
@@ -118,6 +150,7 @@ class Pipeline:
         if shadow is not None:
             shadow.served(latency_ms)
         self._on_answer(answer)
+        self.stats.glass.append((time.monotonic() - captured_at) * 1000)
 
     def answer(self, engine: Engine, outputs: Outputs, tf: Transform, frame: Array) -> Answer:
         """Post-processing from the manifest, by the task the bundle declares."""
