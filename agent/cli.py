@@ -106,7 +106,8 @@ app.add_typer(config_app, name="config")
 
 def _flags(device_id: str | None, broker: list[str], bundle: Path | None, source: list[str],
            state_dir: Path | None, trusted_key: list[Path], allow_unsigned: bool | None,
-           telemetry_interval: float | None, realtime: bool | None) -> dict[str, object]:
+           telemetry_interval: float | None, realtime: bool | None, infer_fps: float | None = None
+           ) -> dict[str, object]:
     flags: dict[str, object] = {}
     for key, value in (("device_id", device_id), ("bundle", bundle), ("state_dir", state_dir),
                        ("allow_unsigned", allow_unsigned), ("telemetry_interval_s", telemetry_interval)):
@@ -119,8 +120,9 @@ def _flags(device_id: str | None, broker: list[str], bundle: Path | None, source
     if trusted_key:
         flags["trusted_keys"] = trusted_key
     if source:
-        flags["cameras"] = [{"id": f"cam{i}", "source": s, **({"realtime": realtime} if realtime is not None else {})}
-                            for i, s in enumerate(source)]
+        each = {**({"realtime": realtime} if realtime is not None else {}),
+                **({"infer_fps": infer_fps} if infer_fps is not None else {})}
+        flags["cameras"] = [{"id": f"cam{i}", "source": s, **each} for i, s in enumerate(source)]
     return flags
 
 
@@ -140,6 +142,8 @@ def run(
     = None,
     ha_discovery: Annotated[bool | None, typer.Option(help="Publish Home Assistant MQTT discovery configs.")]
     = None,
+    infer_fps: Annotated[float | None, typer.Option(help="Answers per second per --source camera (default: as "
+                                                    "fast as the model goes).")] = None,
 ) -> None:
     """Run the agent: serve the model on the cameras and report over MQTT. Flags override the config file."""
     import signal
@@ -149,7 +153,7 @@ def run(
     from .errors import AgentError
 
     flags = _flags(device_id, broker or [], bundle, source or [], state_dir, trusted_key or [], allow_unsigned,
-                   telemetry_interval, realtime)
+                   telemetry_interval, realtime, infer_fps)
     if ha_discovery is not None:
         flags["homeassistant"] = {"enabled": ha_discovery}
     # Block SIGTERM/SIGINT before any thread exists, so every thread (the runtimes' native workers too)

@@ -40,7 +40,7 @@ def home() -> None:
     os.environ.setdefault("EDGECTL_HOME", str(ROOT / ".cache" / "demo-home"))
 
 
-def agent(b: Broker, bundle: Path, source: Path, state: Path, device: str, *extra: str,
+def agent(b: Broker, bundle: Path, source: Path | str | None, state: Path, device: str, *extra: str,
           env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     from builder import keys
 
@@ -48,6 +48,7 @@ def agent(b: Broker, bundle: Path, source: Path, state: Path, device: str, *extr
     state.parent.mkdir(parents=True, exist_ok=True)
     key.write_bytes(keys.load().public_pem)
     cmd = [sys.executable, "-m", "agent", "run", "--device-id", device, "--broker", b.url, "--bundle", str(bundle),
-           "--source", str(source), "--state-dir", str(state), "--trusted-key", str(key), *extra]
+           *(["--source", str(source)] if source is not None else []), "--state-dir", str(state),
+           "--trusted-key", str(key), *extra]  # no source: the cameras come from --config
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
                             stderr=(state.parent / f"{device}.log").open("ab"))

@@ -110,8 +110,8 @@ class Camera:
                 continue
             backoff = 0.5
             ended = self._read_all(cap)
+            self._lost()  # before the release, which can wait on a server that is gone
             cap.release()
-            self._lost()
             if ended and self.file and not self.loop:
                 self.finished.set()
                 break

@@ -89,11 +89,40 @@ def open_source(source: str, opts: SourceOptions) -> Capture | None:
     return OpenCvCapture.open(source, opts)
 
 
+class StreamClock:
+    """Maps a live stream's timestamps (seconds since it started) to the monotonic clock. The frame that
+    arrived soonest after its timestamp sets the offset; the offset may creep up by DRIFT per second, so a
+    camera clock slower than ours does not read as a latency that grows by the hour."""
+
+    DRIFT = 0.001  # 1 ms per second: above any crystal's drift, far below a delay worth seeing
+    # The first seconds follow the latest frame: a restreaming server sends its preroll in one burst, ahead
+    # of its timestamps, which would set an offset that no frame of the live stream after it can reach.
+    SETTLE_S = 3.0
+
+    def __init__(self) -> None:
+        self._offset: float | None = None
+        self._at = 0.0
+        self._since: float | None = None
+
+    def when(self, pts: float, now: float) -> float:
+        offset = now - pts
+        if self._since is None:
+            self._since = now
+        settling = now - self._since < self.SETTLE_S
+        if self._offset is None or settling or offset < self._offset or offset - self._offset > 10.0:
+            self._offset = offset
+        else:
+            self._offset = min(offset, self._offset + self.DRIFT * (now - self._at))
+        self._at = now
+        return pts + self._offset
+
+
 class OpenCvCapture:
     decoder = "ffmpeg"
 
     def __init__(self, cap: Any, live: bool) -> None:
         self._cap, self._live = cap, live
+        self._clock = StreamClock()
 
     @classmethod
     def open(cls, source: str, opts: SourceOptions) -> OpenCvCapture | None:
@@ -117,7 +146,14 @@ class OpenCvCapture:
         ok, image = self._cap.read()
         if not ok:
             return None
-        return Frame(image, time.monotonic(), time.thread_time() - cpu)
+        return Frame(image, self._when(time.monotonic()), time.thread_time() - cpu)
+
+    def _when(self, now: float) -> float:
+        """The frame's time from the stream's own timestamps, for a live source that has them; else now."""
+        import cv2
+
+        pts = float(self._cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000
+        return self._clock.when(pts, now) if self._live and pts > 0 else now
 
     def fps(self) -> float:
         import cv2

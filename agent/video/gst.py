@@ -79,12 +79,30 @@ def pipeline_for(source: str, opts: SourceOptions) -> str:
     return f"{head} ! decodebin ! {convert}{TAIL}"
 
 
-def _locate(src: Any, source: str) -> None:
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """(the URL without user:password@, the user, the password), percent-decoded; the last '@' ends them."""
+    from urllib.parse import unquote
+
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if not sep or "@" not in netloc:
+        return url, None, None
+    userinfo, host = netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    return f"{scheme}://{host}{slash}{path}", unquote(user), unquote(password)
+
+
+def _locate(src: Any, source: str, stall_s: float) -> None:
     from pathlib import Path
 
     name = src.get_factory().get_name()
-    if name == "rtspsrc":
-        src.set_property("location", source)  # a property, not parse text: no quoting of the password
+    if name == "rtspsrc":  # properties, not parse text; rtspsrc's URL parser stops at a password's '@' or ':'
+        location, user, password = split_credentials(source)
+        src.set_property("location", location)
+        src.set_property("tcp-timeout", int(stall_s * 1_000_000))  # µs; a dead server must not hold a teardown
+        if user is not None:
+            src.set_property("user-id", user)
+            src.set_property("user-pw", password or "")
     elif name == "v4l2src":
         src.set_property("device", f"/dev/video{source}" if source.isdigit() else source)
     else:
@@ -139,7 +157,7 @@ class GstCapture:
             raise CaptureUnavailable(f"GStreamer pipeline {redact(source)!r}: {exc}") from exc
         src = pipe.get_by_name("src")
         if src is not None:
-            _locate(src, source)
+            _locate(src, source, opts.stall_s)
         Preferred(g, opts.hw_decoders).attach(pipe)
         cap = cls(g, pipe, opts)
         return cap if cap._start() else None

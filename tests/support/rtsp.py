@@ -3,11 +3,12 @@ media), and a real RTSP server process on a free loopback port (tests/support/rt
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -21,19 +22,25 @@ ENCODER = {"h264": "x264enc speed-preset=ultrafast tune=zerolatency key-int-max=
 
 
 def gst_available() -> str | None:
-    """Why GStreamer's RTSP server cannot run here, or None when it can."""
-    try:
-        import gi
+    """Why GStreamer's RTSP server cannot run here, or None when it can. Asked in a child process: the test
+    process itself never loads GStreamer (its plugins' libraries beside the runtimes' are not what we test)."""
+    check = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
+             "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+             "print(' '.join(e for e in ('x264enc', 'x265enc', 'avdec_h264', 'rtspsrc') "
+             "if Gst.ElementFactory.find(e) is None))")
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return f"PyGObject with GStreamer's RTSP server is not installed ({last}): run scripts/setup.sh"
+    return f"GStreamer elements missing: {proc.stdout.strip()}" if proc.stdout.strip() else None
 
-        gi.require_version("Gst", "1.0")
-        gi.require_version("GstRtspServer", "1.0")
-        from gi.repository import Gst
 
-        Gst.init(None)
-    except (ImportError, ValueError) as exc:
-        return f"PyGObject with GStreamer's RTSP server is not installed ({exc}): run scripts/setup.sh"
-    missing = [e for e in ("x264enc", "x265enc", "avdec_h264", "rtspsrc") if Gst.ElementFactory.find(e) is None]
-    return f"GStreamer elements missing: {', '.join(missing)}" if missing else None
+def isolated(fn: Callable[..., None], *args: object) -> None:
+    """fn(*args) in a fresh process (its exceptions raised here): GStreamer's plugins and their libraries
+    never load into the test process, which builds bundles with OpenVINO and NNCF beside them (we saw the
+    two crash together in one process)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pool.apply(fn, args)
 
 
 def frames(video: Path, size: tuple[int, int], seconds: float, fps: int) -> Iterator[np.ndarray]:
@@ -54,8 +61,12 @@ def frames(video: Path, size: tuple[int, int], seconds: float, fps: int) -> Iter
 
 def encode(out: Path, parts: list[tuple[Path, tuple[int, int], float]], codec: str, fps: int = 15) -> Path:
     """Encode (video, size, seconds) parts in one stream (a size change mid-stream is a new SPS) to `out`."""
-    if out.exists():
-        return out
+    if not out.exists():
+        isolated(_encode, out, parts, codec, fps)  # GStreamer in a child, as everywhere in the tests
+    return out
+
+
+def _encode(out: Path, parts: list[tuple[Path, tuple[int, int], float]], codec: str, fps: int) -> None:
     import gi
 
     gi.require_version("Gst", "1.0")
@@ -81,7 +92,6 @@ def encode(out: Path, parts: list[tuple[Path, tuple[int, int], float]], codec: s
     pipe.get_bus().timed_pop_filtered(120 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)
     pipe.set_state(Gst.State.NULL)
     os.replace(f"{out}.part", out)
-    return out
 
 
 def stream(media: Path, name: str, size: tuple[int, int], codec: str = "h264", seconds: float = 120) -> Path:
