@@ -37,6 +37,7 @@ TAIL = f"videoconvert ! video/x-raw,format=BGR ! appsink name={SINK} emit-signal
        "sync=false"
 _TRAILING_SINK = re.compile(r"!\s*appsink\b[^!]*$")
 _init = threading.Lock()
+RELEASE_S = 3.0
 
 
 def gst() -> Any:
@@ -250,4 +251,15 @@ class GstCapture:
         return 0.0  # the caps' framerate is often 0/1 for RTSP; the camera measures what arrives
 
     def release(self) -> None:
-        self._pipe.set_state(self._g.State.NULL)
+        """Stop the pipeline; give up on it after RELEASE_S. GStreamer 1.22's rtspsrc can deadlock its own
+        task against our stop when the server dies within a second of PLAY (seen here, about one time in
+        two): the camera then opens a new pipeline and the stuck one's threads are left behind, said once."""
+        stopped = threading.Event()
+
+        def stop() -> None:
+            self._pipe.set_state(self._g.State.NULL)
+            stopped.set()
+
+        threading.Thread(target=stop, name="gst-release", daemon=True).start()
+        if not stopped.wait(RELEASE_S):
+            log.warning("GStreamer pipeline did not stop in %.0f s (rtspsrc deadlock): left behind", RELEASE_S)
