@@ -18,8 +18,8 @@ from .broker import BrokerOpt, PrefixOpt, settings
 from .output import emit_json, err, fail, number, pause
 
 COLOURS = {"online": "green", "updating": "cyan", "degraded": "yellow"}
-COLUMNS = ("device", "state", "seen", "model", "runtime", "on", "fps", "p95 ms", "unsure%", "drift", "cpu%", "°C",
-           "update", "agent")
+COLUMNS = ("device", "state", "seen", "model", "runtime", "on", "cams", "fps", "p95 ms", "glass ms", "carries",
+           "unsure%", "drift", "cpu%", "°C", "update", "agent")
 
 
 def status(broker: BrokerOpt = None, prefix: PrefixOpt = "edge",
@@ -48,10 +48,20 @@ def _print(table: list[dict[str, Any]]) -> None:
     for r in table:
         colour = COLOURS.get(r["state"], "red")
         out.add_row(r["device"], f"[{colour}]{r['state']}[/{colour}]", f"{r['last_seen_s']:.0f}s", _model(r),
-                    r["runtime"] or "-", r["device_kind"] or "-", number(r["fps"]), number(r["p95_ms"]),
+                    r["runtime"] or "-", r["device_kind"] or "-", *_cameras(r),
                     _percent(r["low_confidence_share"]), number(r["drift"], 2), number(r["cpu_pct"]),
                     number(r["temp_c"]), r["update_phase"] or "-", r["agent_version"] or "-")
     Console(width=None if sys.stdout.isatty() else 160).print(out)
+
+
+def _cameras(row: dict[str, Any]) -> tuple[str, ...]:
+    """Cameras connected of configured, fps, p95, the worst camera's p95 glass-to-result, and the capacity."""
+    cams = row.get("cameras") or {}
+    glass = [c["glass_p95_ms"] for c in cams.values() if c.get("glass_p95_ms") is not None]
+    capacity = row.get("capacity")
+    return (f"{sum(c['connected'] for c in cams.values())}/{len(cams)}" if cams else "-", number(row["fps"]),
+            number(row["p95_ms"]), number(max(glass)) if glass else "-",
+            str(capacity["cameras"]) if capacity else "-")
 
 
 def _percent(share: float | None) -> str:

@@ -60,6 +60,7 @@ class Camera:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{cam_id}", daemon=True)
         self.finished = threading.Event()  # a file played once has ended
+        self.arrivals: list[threading.Event] = []  # set on every frame: one thread serving many cameras waits on it
 
     def start(self) -> Camera:
         self._thread.start()
@@ -90,6 +91,8 @@ class Camera:
             self._frame = frame
             self._count(frame)
             self._cond.notify_all()
+        for arrived in self.arrivals:
+            arrived.set()
 
     def _count(self, frame: Frame) -> None:
         s = self.stats

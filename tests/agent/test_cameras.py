@@ -186,11 +186,10 @@ def reconnects(streams: dict[str, Path], decoder: str) -> None:
 
 def restarts(server: RtspServer, decoder: str, records: list[str]) -> None:
     events: list[CameraEvent] = []
-    got = threading.Event()
     opts = SourceOptions(decoder=decoder, stall_s=2.0)  # type: ignore[arg-type]
     cam = Camera("door", server.url("h264"), options=opts, on_event=events.append).start()
     try:
-        assert wait_frames(cam, got, 10)
+        assert wait_for(lambda: cam.get(0.5) is not None, 10)
         server.kill()
         assert wait_for(lambda: not cam.stats.connected, 10)
         server.start()
@@ -219,9 +218,6 @@ def wait_for(cond: object, seconds: float) -> bool:
         pause.wait(0.1)
     return False
 
-
-def wait_frames(cam: Camera, _got: threading.Event, seconds: float) -> bool:
-    return wait_for(lambda: cam.get(0.5) is not None, seconds)
 
 
 @needs_gst
