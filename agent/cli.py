@@ -36,6 +36,9 @@ def probe(as_json: Annotated[bool, typer.Option("--json", help="One JSON documen
         detail = info.unavailable or f"{info.version}  devices: {', '.join(info.devices)}"
         typer.echo(f"  {name:12} {'✓' if info.available else '-'} {detail}")
     typer.echo(f"accelerators: {', '.join(result.accelerators) or 'none'}")
+    d = result.decode
+    typer.echo(f"decode: OpenCV FFmpeg {'✓' if d.opencv_ffmpeg else '-'}  {d.gstreamer or 'no GStreamer'}  "
+               f"hardware: {', '.join(d.hardware) or 'none'}  software: {', '.join(d.software) or 'none'}")
     for note in result.notes:
         typer.echo(f"note: {note}")
 

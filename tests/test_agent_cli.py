@@ -20,3 +20,15 @@ def test_probe_json_shape() -> None:
     assert {"model", "cores", "flags"} <= set(doc["cpu"])
     assert "version" in doc["runtimes"]["onnxruntime"]
     assert "unavailable" in doc["runtimes"]["tensorrt"]  # no GPU on the build machines
+
+
+def test_probe_reports_decode_paths_without_loading_gstreamer_here() -> None:
+    import sys
+
+    from tests.support.rtsp import gst_available
+
+    doc = json.loads(runner.invoke(app, ["probe", "--json"]).stdout)
+    assert doc["decode"]["opencv_ffmpeg"] is True
+    if gst_available() is None:  # the test command installs GStreamer
+        assert doc["decode"]["gstreamer"].startswith("GStreamer 1.") and "avdec_h264" in doc["decode"]["software"]
+    assert "gi" not in sys.modules  # asked in a child: this process builds bundles beside it

@@ -168,8 +168,8 @@ def decode_paths() -> DecodePaths:
                      for line in cv2.getBuildInformation().splitlines())
     except ImportError:
         ffmpeg = False
-    version, hardware = find_elements(tuple(HARDWARE))
-    _, software = find_elements(SOFTWARE)
+    version, present = find_elements(tuple(HARDWARE) + SOFTWARE)
+    hardware, software = [n for n in present if n in HARDWARE], [n for n in present if n in SOFTWARE]
     return DecodePaths(opencv_ffmpeg=ffmpeg, gstreamer=version, hardware=hardware, software=software)
 
 

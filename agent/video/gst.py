@@ -56,13 +56,30 @@ def gst() -> Any:
     return Gst
 
 
+_FIND = """
+import json, sys
+import gi
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst
+Gst.init(None)
+print(json.dumps([Gst.version_string(), [n for n in sys.argv[1:] if Gst.ElementFactory.find(n) is not None]]))
+"""
+
+
 def find_elements(names: tuple[str, ...]) -> tuple[str | None, list[str]]:
-    """GStreamer's version and which of `names` it has, or (None, []) without GStreamer."""
+    """GStreamer's version and which of `names` it has, or (None, []) without GStreamer. Asked in a child
+    process: the probe must not load GStreamer into a process that may never use it (a builder, a test)."""
+    import json
+    import subprocess
+    import sys
+
     try:
-        g = gst()
-    except CaptureUnavailable:
+        proc = subprocess.run([sys.executable, "-c", _FIND, *names], capture_output=True, text=True, timeout=30,
+                              check=False)
+        version, present = json.loads(proc.stdout)
+    except (OSError, subprocess.TimeoutExpired, ValueError):
         return None, []
-    return g.version_string(), [n for n in names if g.ElementFactory.find(n) is not None]
+    return str(version), [str(n) for n in present]
 
 
 def pipeline_for(source: str, opts: SourceOptions) -> str:
