@@ -106,18 +106,18 @@ class CameraBrief(BaseModel):
 
 class Capacity(BaseModel):
     """How many cameras like `camera` this device carries at `results_per_s` each, from measured costs: the
-    fewer of what the cores allow (decode + inference CPU) and what the serving model's latency allows."""
+    fewer of what the cores allow (decode + inference CPU) and what the one thread serving the model allows."""
 
     model_config = ConfigDict(extra="forbid")
     cameras: int
     results_per_s: float
     camera: str  # the measured camera it is estimated for (the costliest)
     stream: str  # "1280x720@15fps"
-    bound: Literal["cpu", "inference"]
+    bound: Literal["cpu", "serving"]
     cores: int
     decode_cpu_pct: float  # per camera, % of one core
     infer_cpu_ms: float  # CPU per answer besides decoding
-    infer_ms: float  # the serving model's p50 per answer (wall)
+    serve_ms: float  # the serving thread's time per answer (wall: inference under load, post-processing)
     summary: str
 
 

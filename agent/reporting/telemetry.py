@@ -25,6 +25,7 @@ class Mark:
     processed: int = 0
     frames: int = 0
     decode_cpu_s: float = 0.0
+    busy_s: float = 0.0
 
 
 def temperature_c() -> float | None:
@@ -57,15 +58,15 @@ class TelemetryBuilder:
         lat = sorted(v for w in windows.values() for v in w)
         rt, executes_on = runtime()
         infer_cpu = self._infer_cpu(pipelines, marks)
-        p50 = _pct(lat, 0.5)
+        serve_s = self._serve_s(pipelines, marks)
         return Telemetry(
             device=self.device, seq=seq, ts=time.time(), uptime_s=round(now - self.started, 1), cameras=cameras,
-            fps=round(sum(c.fps for c in cameras.values()), 2), p50_ms=p50, p95_ms=_pct(lat, 0.95),
+            fps=round(sum(c.fps for c in cameras.values()), 2), p50_ms=_pct(lat, 0.5), p95_ms=_pct(lat, 0.95),
             runtime=rt, executes_on=executes_on, cpu_pct=round(psutil.cpu_percent(), 1),
             mem_mb=round(self._proc.memory_info().rss / 1e6, 1), temp_c=temperature_c(),
             disk_free_mb=round(shutil.disk_usage(self.state_dir).free / 1e6), outbox_depth=outbox_depth,
             outbox_dropped=outbox_dropped, infer_cpu_ms=round(infer_cpu * 1000, 2) if infer_cpu is not None else None,
-            capacity=estimate(self._costs, infer_cpu, p50 / 1000 if p50 is not None else None, cores()))
+            capacity=estimate(self._costs, infer_cpu, serve_s, cores()))
 
     def _process_cpu(self) -> float:
         t = self._proc.cpu_times()
@@ -81,11 +82,17 @@ class TelemetryBuilder:
         answers = sum(a.processed - b.processed for a, b in zip(after, before, strict=True))
         return max(spent - decode, 0.0) / answers if answers else None
 
+    def _serve_s(self, pipelines: list[Pipeline], marks: dict[str, Mark]) -> float | None:
+        """The serving thread's seconds per answer this interval."""
+        pairs = [(self._last[p.camera.id], marks.get(p.camera.id, Mark(self.started))) for p in pipelines]
+        answers = sum(a.processed - b.processed for a, b in pairs)
+        return sum(a.busy_s - b.busy_s for a, b in pairs) / answers if answers else None
+
     def _camera(self, p: Pipeline, now: float) -> CameraStats:
         cam = p.camera.stats
         last = self._last.get(p.camera.id, Mark(self.started))
         span = max(now - last.at, 1e-6)
-        self._last[p.camera.id] = Mark(now, p.stats.processed, cam.frames, cam.decode_cpu_s)
+        self._last[p.camera.id] = Mark(now, p.stats.processed, cam.frames, cam.decode_cpu_s, p.stats.busy_s)
         fps, in_fps = (p.stats.processed - last.processed) / span, (cam.frames - last.frames) / span
         decode = (cam.decode_cpu_s - last.decode_cpu_s) / span
         rate = 1.0 / p.rate.interval if p.rate.interval else fps

@@ -114,7 +114,7 @@ class Batcher:
                        for (p, f), (outs, tf) in zip(ready, results, strict=True)]
             ms = (time.perf_counter() - started) * 1000
             for (p, f), answer in zip(ready, answers, strict=True):
-                p.record(answer, ms, f.at)
+                p.record(answer, ms, f.at, 1 / len(ready))
             return
         for p, frame in ready:
             p.process(engine, frame)

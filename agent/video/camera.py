@@ -113,7 +113,8 @@ class Camera:
                 continue
             backoff = 0.5
             ended = self._read_all(cap)
-            self._lost()  # before the release, which can wait on a server that is gone
+            if not self._stop.is_set():  # stopping is not losing the camera
+                self._lost()  # before the release, which can wait on a server that is gone
             cap.release()
             if ended and self.file and not self.loop:
                 self.finished.set()

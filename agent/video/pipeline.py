@@ -47,6 +47,9 @@ class PipelineStats:
     last_processed_at: float = 0.0
     # Glass to result (ms): from when the frame left the camera to its answer handed to the messenger.
     glass: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    # The serving thread's time on this camera's answers (inference, post-processing, handing them on): one
+    # thread serves every camera of a model, so this is what bounds how many it carries.
+    busy_s: float = 0.0
 
     def take_window(self) -> list[float]:
         """The latencies since the last call, and a fresh window (one reader: the telemetry tick)."""
@@ -139,7 +142,8 @@ class Pipeline:
         self.stats.errors += 1
         self._on_error(f"camera {self.camera.id}: {exc}")
 
-    def record(self, answer: Answer, latency_ms: float, captured_at: float) -> None:
+    def record(self, answer: Answer, latency_ms: float, captured_at: float, share: float = 1.0) -> None:
+        """`share`: this answer's part of the call that made it (1 / the batch)."""
         answer.latency_ms = latency_ms
         self.stats.processed += 1
         self.stats.latencies.append(latency_ms)
@@ -149,8 +153,11 @@ class Pipeline:
         shadow = self._shadow()
         if shadow is not None:
             shadow.served(latency_ms)
+        handed = time.monotonic()
         self._on_answer(answer)
-        self.stats.glass.append((time.monotonic() - captured_at) * 1000)
+        done = time.monotonic()
+        self.stats.glass.append((done - captured_at) * 1000)
+        self.stats.busy_s += latency_ms / 1000 * share + (done - handed)
 
     def answer(self, engine: Engine, outputs: Outputs, tf: Transform, frame: Array) -> Answer:
         """Post-processing from the manifest, by the task the bundle declares."""
