@@ -37,6 +37,7 @@ SIZES = {"640x480": ("video_640x480", (640, 480)), "1280x720": ("video_1920x1080
 MEDIA = ROOT / ".cache" / "media"
 WORK = Path(tempfile.mkdtemp(prefix="bench-cameras-"))
 NAIVE = Path(__file__).with_name("naive_camera.py")
+SEEN: dict[int, Any] = {}
 
 
 def passes(cams: list[dict[str, float]]) -> bool:
@@ -59,7 +60,9 @@ def agent_trial(bundle: Path, server: RtspServer, n: int, seconds: float) -> lis
         proc.wait(30)
         rec.close()
         b.stop()
-    return per_camera([d for _t, d, _r in rec.messages][-2:], n)
+    tel = [d for _t, d, _r in rec.messages][-2:]
+    SEEN[n] = tel[-1].get("capacity") if tel else None  # what the agent estimated at this N
+    return per_camera(tel, n)
 
 
 def per_camera(tel: list[dict[str, Any]], n: int) -> list[dict[str, float]]:
@@ -111,7 +114,7 @@ def decode_only(server: RtspServer, n: int, seconds: float) -> float:
     from agent.video.camera import Camera
 
     cams = [Camera(f"d{i}", server.url("cam")).start() for i in range(n)]
-    threading.Event().wait(3)
+    threading.Event().wait(10)  # every camera connected and past the server's preroll burst
     start = sum(c.stats.frames for c in cams)
     threading.Event().wait(seconds)
     total = sum(c.stats.frames for c in cams) - start
@@ -155,10 +158,11 @@ def main() -> None:
             nv = largest(naive_trial, bundle, server, seconds, limit)
             result[size] = {"agent": a, "naive": nv,
                             "agent_vs_naive": round(a["cameras"] / nv["cameras"], 2) if nv["cameras"] else None}
+            result[size]["agent_capacity_estimate"] = SEEN.get(a["cameras"])
             if size == "1280x720" and a["cameras"]:
                 n = a["cameras"]
-                e2e = agent_trial(bundle, server, n, seconds + 20)
                 alone = decode_only(server, n, seconds)
+                e2e = agent_trial(bundle, server, n, seconds + 20)
                 result[size]["decode_only_fps"] = round(alone, 1)
                 result[size]["e2e_decoded_fps"] = round(sum(c["in_fps"] for c in e2e), 1)
                 result[size]["e2e_vs_decode_only"] = round(sum(c["in_fps"] for c in e2e) / alone, 3)

@@ -118,6 +118,7 @@ class Capacity(BaseModel):
     decode_cpu_pct: float  # per camera, % of one core
     infer_cpu_ms: float  # CPU per answer besides decoding
     serve_ms: float  # the serving thread's time per answer (wall: inference under load, post-processing)
+    other_cpu_pct: float = 0.0  # other processes' CPU over the interval (% of one core), left to them
     summary: str
 
 

@@ -37,19 +37,21 @@ def cores() -> int:
 
 
 def estimate(costs: list[CameraCost], infer_cpu_s: float | None, serve_s: float | None,
-             n_cores: int) -> Capacity | None:
-    """None until a camera has answered and the interval measured the inference."""
+             n_cores: int, other_cores: float = 0.0) -> Capacity | None:
+    """None until a camera has answered and the interval measured the inference. `other_cores`: what other
+    processes on the device used this interval, not ours to count on."""
     measured = [c for c in costs if c.rate > 0 and c.in_fps > 0]
     if not measured or infer_cpu_s is None or serve_s is None:
         return None
     worst = max(measured, key=lambda c: c.decode_cores + c.rate * infer_cpu_s)
     per_camera = worst.decode_cores + worst.rate * infer_cpu_s
-    by_cpu = math.floor(n_cores * HEADROOM / per_camera) if per_camera > 0 else 10_000
+    free = max(0.0, n_cores * HEADROOM - other_cores)
+    by_cpu = math.floor(free / per_camera) if per_camera > 0 else 10_000
     by_model = math.floor(1.0 / (worst.rate * serve_s)) if serve_s > 0 else 10_000
     n, bound = (by_cpu, "cpu") if by_cpu <= by_model else (by_model, "serving")
     stream = f"{worst.width}x{worst.height}@{worst.in_fps:.0f}fps"
     rate = round(worst.rate, 2)
     return Capacity(cameras=n, results_per_s=rate, camera=worst.camera, stream=stream, bound=bound, cores=n_cores,
                     decode_cpu_pct=round(worst.decode_cores * 100, 1), infer_cpu_ms=round(infer_cpu_s * 1000, 2),
-                    serve_ms=round(serve_s * 1000, 2),
+                    serve_ms=round(serve_s * 1000, 2), other_cpu_pct=round(other_cores * 100, 1),
                     summary=f"about {n} cameras of {stream} at {rate} results/s each ({bound}-bound)")

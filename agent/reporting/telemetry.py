@@ -45,6 +45,7 @@ class TelemetryBuilder:
         self._proc = psutil.Process()
         self._proc.cpu_percent()
         self._cpu_s = self._process_cpu()
+        self._built_at = started
         self._costs: list[CameraCost] = []
 
     def build(self, seq: int, pipelines: list[Pipeline], windows: dict[str, list[float]],
@@ -57,25 +58,32 @@ class TelemetryBuilder:
         cameras = {p.camera.id: self._camera(p, now) for p in pipelines}
         lat = sorted(v for w in windows.values() for v in w)
         rt, executes_on = runtime()
-        infer_cpu = self._infer_cpu(pipelines, marks)
+        system, spent, others = self._cpu_split(now)
+        infer_cpu = self._infer_cpu(spent, pipelines, marks)
         serve_s = self._serve_s(pipelines, marks)
         return Telemetry(
             device=self.device, seq=seq, ts=time.time(), uptime_s=round(now - self.started, 1), cameras=cameras,
             fps=round(sum(c.fps for c in cameras.values()), 2), p50_ms=_pct(lat, 0.5), p95_ms=_pct(lat, 0.95),
-            runtime=rt, executes_on=executes_on, cpu_pct=round(psutil.cpu_percent(), 1),
+            runtime=rt, executes_on=executes_on, cpu_pct=round(system, 1),
             mem_mb=round(self._proc.memory_info().rss / 1e6, 1), temp_c=temperature_c(),
             disk_free_mb=round(shutil.disk_usage(self.state_dir).free / 1e6), outbox_depth=outbox_depth,
             outbox_dropped=outbox_dropped, infer_cpu_ms=round(infer_cpu * 1000, 2) if infer_cpu is not None else None,
-            capacity=estimate(self._costs, infer_cpu, serve_s, cores()))
+            capacity=estimate(self._costs, infer_cpu, serve_s, cores(), others))
 
     def _process_cpu(self) -> float:
         t = self._proc.cpu_times()
         return float(t.user + t.system)
 
-    def _infer_cpu(self, pipelines: list[Pipeline], marks: dict[str, Mark]) -> float | None:
-        """The process's CPU this interval besides decoding, per answer (the counters `_camera` just took)."""
+    def _cpu_split(self, now: float) -> tuple[float, float, float]:
+        """The machine's CPU % this interval, our process's CPU seconds, and the cores others used."""
         cpu = self._process_cpu()
         spent, self._cpu_s = cpu - self._cpu_s, cpu
+        span, self._built_at = max(now - self._built_at, 1e-6), now
+        system = psutil.cpu_percent()
+        return system, spent, max(0.0, system / 100 * cores() - spent / span)
+
+    def _infer_cpu(self, spent: float, pipelines: list[Pipeline], marks: dict[str, Mark]) -> float | None:
+        """The process's CPU this interval besides decoding, per answer (the counters `_camera` just took)."""
         before = [marks.get(p.camera.id, Mark(self.started)) for p in pipelines]
         after = [self._last[p.camera.id] for p in pipelines]
         decode = sum(a.decode_cpu_s - b.decode_cpu_s for a, b in zip(after, before, strict=True))

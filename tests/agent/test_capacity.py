@@ -26,3 +26,10 @@ def test_serving_thread_bound_when_inference_is_off_the_cpu() -> None:
 def test_nothing_until_a_camera_answered() -> None:
     assert estimate([cost("door", 0.02, rate=0.0)], 0.01, 0.01, 2) is None
     assert estimate([cost("door", 0.02)], None, None, 2) is None
+
+
+def test_other_processes_cpu_is_left_to_them() -> None:
+    alone = estimate([cost("door", 0.05)], infer_cpu_s=0.01, serve_s=0.001, n_cores=2)
+    shared = estimate([cost("door", 0.05)], infer_cpu_s=0.01, serve_s=0.001, n_cores=2, other_cores=0.8)
+    assert alone is not None and shared is not None
+    assert (alone.cameras, shared.cameras) == (18, 10) and shared.other_cpu_pct == 80.0
