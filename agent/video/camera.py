@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .capture import Capture, CaptureUnavailable, Frame, SourceOptions, is_file, open_source, redact
+from .capture import Capture, CaptureUnavailable, Frame, SourceOptions, is_file, redact
+from .sources import open_source
 
 log = logging.getLogger(__name__)
 LIVE_BACKOFF_MAX_S = 2.0

@@ -73,22 +73,6 @@ def is_live(source: str) -> bool:
     return not is_file(source)
 
 
-def wants_gstreamer(source: str, opts: SourceOptions) -> bool:
-    if opts.decoder != "auto":
-        return opts.decoder == "gstreamer"
-    return "!" in source or (source.startswith(("rtsp://", "rtsps://")) and bool(opts.hw_decoders))
-
-
-def open_source(source: str, opts: SourceOptions) -> Capture | None:
-    """The source opened by the backend it needs; None when it cannot be opened now (retry later).
-    CaptureUnavailable when it never can on this device."""
-    if wants_gstreamer(source, opts):
-        from .gst import GstCapture
-
-        return GstCapture.open(source, opts)
-    return OpenCvCapture.open(source, opts)
-
-
 class StreamClock:
     """Maps a live stream's timestamps (seconds since it started) to the monotonic clock. The frame that
     arrived soonest after its timestamp sets the offset; the offset may creep up by DRIFT per second, so a

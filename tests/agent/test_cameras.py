@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from agent.video.camera import Camera, CameraEvent
-from agent.video.capture import Frame, SourceOptions, open_source, redact
+from agent.video.capture import Frame, SourceOptions, redact
 from agent.video.gst import HARDWARE, pipeline_for
 from agent.video.pipeline import Rate
+from agent.video.sources import open_source
 from tests.support.rtsp import RtspServer, encode, gst_available, isolated, stream
 
 SKIP = gst_available()
