@@ -11,7 +11,7 @@ Both time a frame from the stream's own timestamp (agent.video.capture.StreamClo
 Also: the reconnect time after the RTSP server restarts, and decoding alone vs the agent end to end at the
 agent's largest N of the large size (frames decoded per second; decode is what fills the cores there).
 
-    .venv/bin/python bench/cameras.py [--quick]
+    .venv/bin/python bench/cameras.py [--quick] [--size 640x480|1280x720]
 """
 
 from __future__ import annotations
@@ -151,10 +151,13 @@ def main() -> None:
     home()
     bundle = demo_bundle()
     result: dict[str, Any] = {"rate_per_camera": RATE, "p95_limit_ms": P95_MS, "cores": os.cpu_count()}
+    only = sys.argv[sys.argv.index("--size") + 1] if "--size" in sys.argv else None
     for size, (video, wh) in SIZES.items():
+        if only and size != only:
+            continue
         with RtspServer({"cam": stream(MEDIA, video, wh, "h264", 300)}) as server:
             agent_trial(bundle, server, 1, 30)  # the device's own selection, cached for the trials
-            a = largest(agent_trial, bundle, server, seconds + 20, limit)  # + the cameras' connects
+            a = largest(agent_trial, bundle, server, seconds + 25, limit)  # + the cameras' connects
             nv = largest(naive_trial, bundle, server, seconds, limit)
             result[size] = {"agent": a, "naive": nv,
                             "agent_vs_naive": round(a["cameras"] / nv["cameras"], 2) if nv["cameras"] else None}
