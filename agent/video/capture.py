@@ -105,8 +105,11 @@ class OpenCvCapture:
     decoder = "ffmpeg"
 
     def __init__(self, cap: Any, live: bool) -> None:
+        import cv2
+
         self._cap, self._live = cap, live
         self._clock = StreamClock()
+        self._pos_msec = cv2.CAP_PROP_POS_MSEC  # read per frame: resolved once
 
     @classmethod
     def open(cls, source: str, opts: SourceOptions) -> OpenCvCapture | None:
@@ -134,10 +137,10 @@ class OpenCvCapture:
 
     def _when(self, now: float) -> float:
         """The frame's time from the stream's own timestamps, for a live source that has them; else now."""
-        import cv2
-
-        pts = float(self._cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000
-        return self._clock.when(pts, now) if self._live and pts > 0 else now
+        if not self._live:
+            return now
+        pts = float(self._cap.get(self._pos_msec) or 0.0) / 1000
+        return self._clock.when(pts, now) if pts > 0 else now
 
     def fps(self) -> float:
         import cv2

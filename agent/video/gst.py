@@ -156,7 +156,9 @@ class Preferred:
 
 class GstCapture:
     def __init__(self, g: Any, pipe: Any, opts: SourceOptions) -> None:
-        self._g, self._pipe, self._opts = g, pipe, opts
+        from gi.repository import GstVideo  # gst() loaded it; resolved once, used per frame
+
+        self._g, self._pipe, self._opts, self._video = g, pipe, opts, GstVideo
         self._frames: queue.Queue[Frame] = queue.Queue(maxsize=2)
         self._cpu: dict[int, float] = {}  # streaming thread → its CPU time at its previous frame
         self._live: bool | None = None
@@ -212,9 +214,7 @@ class GstCapture:
         return self._g.FlowReturn.OK
 
     def _frame(self, sample: Any) -> Frame:
-        from gi.repository import GstVideo
-
-        info = GstVideo.VideoInfo.new_from_caps(sample.get_caps())
+        info = self._video.VideoInfo.new_from_caps(sample.get_caps())
         buf = sample.get_buffer()
         ok, mapped = buf.map(self._g.MapFlags.READ)
         if not ok:
