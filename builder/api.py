@@ -19,15 +19,16 @@ from runtimes.manifest import Preprocess
 from runtimes.processing import to_input
 from runtimes.tasks import Outputs, Postprocess
 
-from . import data, keys, spec
+from . import data, keys, reuse, spec
 from .assemble import Assembly, TargetResult, write_bundle
+from .cache import BuildCache, default_dir
 from .context import BuildContext, Judge
 from .errors import BuildFailed, OutputError
 from .evaluate import choose_golden, reference_outputs
 from .inputs import to_onnx
 from .onnxinfo import OnnxInfo, fix_shapes, inspect, parse_shapes
-from .run_targets import run_target
-from .targets import parse_targets
+from .run_targets import print_result, run_target
+from .targets import TargetDef, parse_targets
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class BuildRequest:
     recovery_budget_s: float = 240.0
     strict: bool = False
     force: bool = False
+    # The build cache (builder/cache.py): None is its default directory; use_cache=False neither reads nor writes.
+    cache_dir: Path | None = None
+    use_cache: bool = True
 
     def gate(self, post: Postprocess, precision: str) -> dict[str, float]:
         """The minimum of each measure an artifact of this precision must meet: the task's, then the flags."""
@@ -97,8 +101,10 @@ def build(req: BuildRequest, console: Console | None = None) -> dict[str, Any]:
     staging = Path(tempfile.mkdtemp(prefix=f".{req.out.name}.", dir=req.out.parent))
     try:
         with tempfile.TemporaryDirectory(prefix="edgectl-build-") as tmp:
-            assembly = _prepare(req, Path(tmp), staging, console)
-            results = [run_target(t, assembly, req, console) for t in targets]
+            cache = _cache(req)
+            assembly = _prepare(req, Path(tmp), staging, console, cache)
+            shared = reuse.shared_material(assembly) if cache else {}
+            results = [_target(t, assembly, req, console, cache, shared) for t in targets]
             if not any(r.status == "ok" for r in results):
                 summary = _summary(req.out, results, time.monotonic() - started)
                 reasons = "; ".join(f"{r.target}: {r.reason}" for r in results)
@@ -110,7 +116,40 @@ def build(req: BuildRequest, console: Console | None = None) -> dict[str, Any]:
     return _summary(req.out, results, time.monotonic() - started)
 
 
-def _prepare(req: BuildRequest, work: Path, staging: Path, console: Console) -> Assembly:
+def _cache(req: BuildRequest) -> BuildCache | None:
+    return BuildCache(req.cache_dir or default_dir()) if req.use_cache else None
+
+
+def _target(target: TargetDef, asm: Assembly, req: BuildRequest, console: Console, cache: BuildCache | None,
+            shared: dict[str, Any]) -> TargetResult:
+    """A cache hit, or the target built, checked and gated (and then kept for next time)."""
+    if cache is None:
+        return run_target(target, asm, req, console)
+    key = reuse.target_key(target, shared, req.gate(asm.post, target.precision), req.recovery_budget_s)
+    hit = reuse.load_target(cache, key, target, asm)
+    if hit is not None:
+        print_result(console, hit)
+        return hit
+    result = run_target(target, asm, req, console)
+    reuse.store_target(cache, key, result, asm)
+    return result
+
+
+def _reference(cache: BuildCache | None, source: Path, pre: Preprocess, info: OnnxInfo, val: data.ImageSet,
+               work: Path) -> Outputs:
+    """The FP32 outputs on the validation images, from the cache when the graph, input and images match."""
+    if cache is None:
+        return reference_outputs(source, pre, info.input, val.images)
+    key = reuse.reference_key(source, info.input.model_dump(mode="json"), pre.model_dump(mode="json"),
+                              reuse.array_digest(val.images))
+    found = reuse.load_reference(cache, key)
+    if found is None:
+        found = reference_outputs(source, pre, info.input, val.images)
+        reuse.store_reference(cache, key, found, work)
+    return found
+
+
+def _prepare(req: BuildRequest, work: Path, staging: Path, console: Console, cache: BuildCache | None) -> Assembly:
     with console.status("reading the model and the calibration set"):
         source, fmt = to_onnx(req.model, work)
         info = inspect(source, req.input_name)
@@ -122,7 +161,7 @@ def _prepare(req: BuildRequest, work: Path, staging: Path, console: Console) -> 
         post = spec.postprocess(req.task, side, req.postprocess, info)
         labels = spec.labels(req.labels, side, spec.class_count(post, info))
         calib, val = _image_sets(req, pre)
-        reference = reference_outputs(source, pre, info.input, val.images)
+        reference = _reference(cache, source, pre, info, val, work)
     ctx = BuildContext(source, info, pre, calib.images, work, lambda m: log.info("%s", m),
                        judge=_judge(req, post, pre, info, val.images, reference))
     golden = choose_golden(reference, post, (pre.height, pre.width))

@@ -52,11 +52,13 @@ class TargetResult:
     seconds: float = 0.0
     # Accuracy recovery, where it ran: layers kept in float, agreement and latency before and after.
     recovery: dict[str, Any] | None = None
+    # Taken from the build cache (builder/cache.py) instead of converted and measured again.
+    cached: bool = False
 
     def summary(self) -> dict[str, Any]:
         agreement = self.evaluation.agreement.as_dict() if self.evaluation else None
         return {"target": self.target, "status": self.status, "reason": self.reason, "seconds": self.seconds,
-                "bytes": self.bytes, "agreement": agreement, "recovery": self.recovery}
+                "bytes": self.bytes, "agreement": agreement, "recovery": self.recovery, "cached": self.cached}
 
     def report_row(self) -> dict[str, Any]:
         ev = self.evaluation

@@ -38,14 +38,19 @@ def run_target(target: TargetDef, asm: Assembly, req: Policy, console: Console) 
         asm.ctx.progress = lambda msg: status.update(f"[bold]{target.name}[/bold]: {msg}")
         result = _build_and_check(target, asm, req)
     result.seconds = round(time.monotonic() - started, 2)
+    print_result(console, result)
+    return result
+
+
+def print_result(console: Console, result: TargetResult) -> None:
     colour = {"ok": "green", "rejected": "yellow"}.get(result.status, "red")
     agr = ""
     if result.evaluation:
         measure, value = result.evaluation.agreement.primary
         agr = f" {measure.name} {value:.3f}"
-    console.print(f"[{colour}]{result.status:8}[/{colour}] {target.name:14} {result.seconds:6.1f} s{agr}"
+    took = "  cached" if result.cached else f"{result.seconds:6.1f} s"
+    console.print(f"[{colour}]{result.status:8}[/{colour}] {result.target:14} {took}{agr}"
                   + (f"  ({result.reason})" if result.reason else ""), highlight=False)
-    return result
 
 
 def _build_and_check(target: TargetDef, asm: Assembly, req: Policy) -> TargetResult:

@@ -20,6 +20,7 @@ app.command()(remote.schema)
 app.add_typer(security.keys_app, name="keys")
 app.add_typer(security.ca_app, name="ca")
 app.add_typer(build.toolchain_app, name="toolchain")
+app.add_typer(build.cache_app, name="cache")
 app.add_typer(bundles.bundles_app, name="bundles")
 
 

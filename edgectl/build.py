@@ -13,6 +13,7 @@ from runtimes.errors import RuntimesError
 
 from .output import emit_json, err, fail, first_line, stdout_to_log
 
+cache_app = typer.Typer(help="The build cache: targets kept by what decides them.", no_args_is_help=True)
 toolchain_app = typer.Typer(help="Isolated converter environments (explicit installs only).", no_args_is_help=True)
 
 
@@ -46,6 +47,10 @@ def build(
                                                    "keeping its most sensitive layers in float (0: off).")] = 240.0,
     strict: Annotated[bool, typer.Option(help="Fail the build when any target fails or is rejected.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite a non-empty --out.")] = False,
+    cache_dir: Annotated[Path | None, typer.Option(help="Build cache directory (default: $EDGECTL_BUILD_CACHE, "
+                                                   "else ~/.cache/edgectl/build).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Convert and measure every target again; "
+                                           "neither read nor write the build cache.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Build a signed bundle of per-target artifacts from one model."""
@@ -57,7 +62,7 @@ def build(
         task=task, preprocess=preprocess, postprocess=postprocess, input_name=input_name,
         input_shapes=input_shape or [], min_top1=min_top1, min_top5=min_top5, min_top1_fp16=min_top1_fp16,
         min_agreement=min_agreement, min_agreement_fp16=min_agreement_fp16, recovery_budget_s=recovery_budget,
-        strict=strict, force=force)
+        strict=strict, force=force, cache_dir=cache_dir, use_cache=not no_cache)
     try:
         with stdout_to_log():
             summary = api.build(request, console=err)
@@ -104,3 +109,26 @@ def toolchain_status(as_json: Annotated[bool, typer.Option("--json")] = False) -
         return
     for name, row in rows.items():
         typer.echo(f"{name:8} {'installed' if row['installed'] else 'missing':9} {row['path']}")
+
+
+@cache_app.command("info")
+def cache_info(cache_dir: Annotated[Path | None, typer.Option(help="Build cache directory.")] = None,
+               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Where the build cache is, how many entries and bytes it holds."""
+    from builder.cache import BuildCache, default_dir
+
+    info = BuildCache(cache_dir or default_dir()).info()
+    if as_json:
+        emit_json(info)
+        return
+    typer.echo(f"{info['dir']}: {info['entries']} entries, {info['bytes'] / 1e6:.1f} MB "
+               f"(cap {info['cap_bytes'] / 1e9:.1f} GB), last used {info['last_used'] or 'never'}")
+
+
+@cache_app.command("clear")
+def cache_clear(cache_dir: Annotated[Path | None, typer.Option(help="Build cache directory.")] = None) -> None:
+    """Remove every entry of the build cache."""
+    from builder.cache import BuildCache, default_dir
+
+    cache = BuildCache(cache_dir or default_dir())
+    typer.echo(f"{cache.root}: removed {cache.clear()} entries")

@@ -21,6 +21,13 @@ from tests.support.assets import (
 )
 from tests.support.broker import Broker, free_port
 
+pytest_plugins = ["tests.support.durations"]
+
+# The tests' builds share one cache across runs and clones (the key holds the code's own digest, so a change to
+# the builder is a miss): a second run builds its session bundles in seconds. EDGECTL_HOME is per session, so
+# the cache's default under it would always be cold.
+os.environ.setdefault("EDGECTL_BUILD_CACHE", str(Path.home() / ".cache" / "edgectl" / "test-build"))
+
 
 def _load_media_script() -> object:
     spec = importlib.util.spec_from_file_location("make_media", ROOT / "scripts" / "make_media.py")
