@@ -147,6 +147,9 @@ def run(
     = None,
     infer_fps: Annotated[float | None, typer.Option(help="Answers per second per --source camera (default: as "
                                                     "fast as the model goes).")] = None,
+    api_listen: Annotated[str | None, typer.Option(help="HOST:PORT of the inference API over HTTP (KServe v2, "
+                                                   "TF Serving REST, DeepStack); loopback unless secured.")] = None,
+    api_grpc_listen: Annotated[str | None, typer.Option(help="HOST:PORT of the KServe v2 gRPC API.")] = None,
 ) -> None:
     """Run the agent: serve the model on the cameras and report over MQTT. Flags override the config file."""
     import signal
@@ -159,6 +162,9 @@ def run(
                    telemetry_interval, realtime, infer_fps)
     if ha_discovery is not None:
         flags["homeassistant"] = {"enabled": ha_discovery}
+    api = {k: v for k, v in (("listen", api_listen), ("grpc_listen", api_grpc_listen)) if v}
+    if api:
+        flags["api"] = api
     # Block SIGTERM/SIGINT before any thread exists, so every thread (the runtimes' native workers too)
     # inherits the mask and one thread takes them synchronously with sigwait (Agent._watch_signals). An asynchronous
     # handler can land on a native worker thread; we saw that crash the process with SIGSEGV.

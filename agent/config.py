@@ -30,6 +30,7 @@ from fleet.topics import (
 )
 from runtimes.errors import first_error
 
+from .api.settings import ApiConfig
 from .errors import ConfigError
 
 ENV_PREFIX = "EDGE_AGENT__"
@@ -213,6 +214,8 @@ class AgentConfig(Section):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     drill: DrillConfig = Field(default_factory=DrillConfig)
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
+    # The inference API for other programs (agent/api/): off unless a listen address is set.
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
     def model_specs(self) -> list[ModelSpec]:
         """The default model first, then the named ones in config order."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from fleet.messages import BadPayload, Desired, Phase, parse
+from fleet.messages import ApiModelStats, BadPayload, Desired, Phase, parse
 from fleet.mqtt import MqttClient
 from fleet.topics import PING_JITTER_S, Topics
 from runtimes.errors import RuntimesError
@@ -23,6 +23,7 @@ from runtimes.tasks import DetectAnswer
 from runtimes.tasks.quality import signals
 
 from . import __version__
+from .api.run import ApiServers
 from .commands import RESTART_EXIT, Commands
 from .config import AgentConfig, CameraConfig
 from .errors import AgentError
@@ -77,6 +78,7 @@ class Agent:
         self.pipelines: list[Pipeline] = []
         self.batchers: list[Batcher] = []
         self.metrics_server: Any = None
+        self.api: ApiServers | None = None  # the inference API, when [api] sets a listener
         self.commands = Commands(parts.client, parts.topics, cfg.device_id, parts.messenger, self)
         self._refused: set[tuple[str, str]] = set()
         self._pinged_at = 0.0
@@ -132,9 +134,20 @@ class Agent:
         self.client.subscribe(self.topics.desired(self.cfg.device_id, "+"), self._on_other_desired)
         self.client.subscribe(self.topics.ping(), self._on_ping)
         self._start_cameras()
+        self._start_api()
         if self.cfg.metrics_port:
             self.metrics_server = prometheus.serve(self, self.cfg.metrics_port)
         sdnotify.notify("READY=1\nSTATUS=" + self._status_text())
+
+    def _start_api(self) -> None:
+        if not self.cfg.api.enabled:
+            return
+        self.api = ApiServers(self.cfg.api, list(self.hosts.values()), lambda: prometheus.text(self))
+        for problem in self.api.start():
+            self.messenger.event("error", problem, fault="api")
+
+    def api_stats(self) -> dict[str, ApiModelStats]:
+        return self.api.api.stats() if self.api is not None else {}
 
     def _load(self, host: ModelHost) -> None:
         if host.spec.primary:  # the drill proves failover once, on the primary model's selected engine
@@ -221,6 +234,8 @@ class Agent:
             return
         manifest = serving.bundle.manifest
         self.messenger.result(answer.camera, manifest.name, manifest.task, answer.result, answer.latency_ms)
+        if self.api is not None:
+            self.api.answered(answer.camera, manifest.name, answer.result, answer.latency_ms, answer.frame)
         if isinstance(answer.result, DetectAnswer):
             self.parts.snapshots.offer(answer.camera, answer.result.detections, answer.frame)
         sig = signals(answer.result)
@@ -282,13 +297,14 @@ class Agent:
         t = self.parts.telemetry.build(self.outbox.next_seq(), self.pipelines, windows, runtime,
                                        self.outbox.depth(), self.outbox.dropped())
         t.p95_baseline_ms = host.follower.baseline_ms if host is not None else None
+        t.api = self.api_stats()
         self._follow(windows)
         self.messenger.telemetry(t.model_dump_json().encode())
         self.messenger.flush_rejections()
         capacity = t.capacity or self.messenger.status.capacity  # an interval without answers keeps the last
         self.messenger.set_status(metrics={"fps": t.fps, "p95_ms": t.p95_ms, "cpu_pct": t.cpu_pct,
                                            "temp_c": t.temp_c, "telemetry_seq": t.seq, **quality_summary(t)},
-                                  cameras=briefs(t), capacity=capacity)
+                                  cameras=briefs(t), capacity=capacity, api=t.api)
         self._check_frames()
 
     def _follow(self, windows: dict[str, list[float]]) -> None:
@@ -329,6 +345,8 @@ class Agent:
         self.messenger.drain()
         self.client.publish(self.topics.status(self.cfg.device_id), self.messenger.offline_payload(), 1, True)
         self.client.stop()
+        if self.api is not None:
+            self.api.stop()
         for host in self.hosts.values():
             host.close()
         if self.metrics_server is not None:

@@ -29,9 +29,10 @@ DEVICE_GAUGES: tuple[tuple[str, str, str, Callable[[Telemetry], float | None]], 
     ("edge_device_uptime_seconds", "gauge", "Agent uptime", lambda t: t.uptime_s),
     ("edge_device_fps", "gauge", "Results per second over every camera", lambda t: t.fps),
     ("edge_device_cpu_percent", "gauge", "Host CPU use", lambda t: t.cpu_pct),
-    ("edge_device_memory_mb", "gauge", "Agent resident memory", lambda t: t.mem_mb),
+    ("edge_device_memory_bytes", "gauge", "Agent resident memory", lambda t: _scaled(t.mem_mb, 1e6)),
     ("edge_device_temperature_celsius", "gauge", "Hottest temperature sensor", lambda t: t.temp_c),
-    ("edge_device_disk_free_mb", "gauge", "Free space where the agent keeps its state", lambda t: t.disk_free_mb),
+    ("edge_device_disk_free_bytes", "gauge", "Free space where the agent keeps its state",
+     lambda t: _scaled(t.disk_free_mb, 1e6)),
     ("edge_device_outbox_depth", "gauge", "Messages waiting for the broker's ack", lambda t: t.outbox_depth),
     ("edge_device_outbox_dropped_total", "counter", "Outbox rows dropped at its bound", lambda t: t.outbox_dropped),
 )
@@ -75,10 +76,16 @@ class FleetView:
         return "\n".join(lines) + "\n"
 
 
+def _scaled(value: float | None, factor: float) -> float | None:
+    """Prometheus' base units (seconds, bytes) from the telemetry's ms and MB: promtool's lint asks for them."""
+    return None if value is None else value * factor
+
+
 def _latency(telemetry: dict[str, Telemetry]) -> list[str]:
-    samples: list[Sample] = [({"device": d, "quantile": q}, v) for d, t in sorted(telemetry.items())
-                             for q, v in (("0.5", t.p50_ms), ("0.95", t.p95_ms))]
-    return family("edge_device_latency_ms", "gauge", "Per-frame latency percentile", samples)
+    # `percentile`, not `quantile`: promtool reserves `quantile` for summaries.
+    samples: list[Sample] = [({"device": d, "percentile": q}, _scaled(v, 1e-3)) for d, t in sorted(telemetry.items())
+                             for q, v in (("50", t.p50_ms), ("95", t.p95_ms))]
+    return family("edge_device_latency_seconds", "gauge", "Per-frame latency percentile", samples)
 
 
 def _cameras(telemetry: dict[str, Telemetry]) -> list[str]:

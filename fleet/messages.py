@@ -122,6 +122,18 @@ class Capacity(BaseModel):
     summary: str
 
 
+class ApiModelStats(BaseModel):
+    """One model's requests through the device's inference API (agent/api/)."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests: int = 0  # answered since the agent started
+    rejected: int = 0  # refused for a full queue (429) or a missed deadline (503)
+    failed: int = 0  # answered with an error (bad request, inference failure)
+    rate_per_s: float = 0.0  # answered per second over the last minute
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+
+
 class Status(Message):
     device: str
     state: State
@@ -146,6 +158,7 @@ class Status(Message):
     shadow: ShadowSummary | None = None
     cameras: dict[str, CameraBrief] = Field(default_factory=dict)
     capacity: Capacity | None = None
+    api: dict[str, ApiModelStats] = Field(default_factory=dict)  # by model name, when the API is on
 
 
 class CameraQuality(BaseModel):
@@ -207,6 +220,7 @@ class Telemetry(Message):
     p95_baseline_ms: float | None = None
     infer_cpu_ms: float | None = None  # the process's CPU per answer, decoding excluded
     capacity: Capacity | None = None
+    api: dict[str, ApiModelStats] = Field(default_factory=dict)  # by model name, when the API is on
 
 
 class Event(Message):

@@ -13,6 +13,7 @@ from .adapters.base import Adapter
 from .manifest import Artifact, Preprocess, TensorSpec, Tolerance
 from .metrics import Agreement, agreement
 from .processing import Array, Transform, dequantize, resize_frame, to_input
+from .signature import to_artifact
 from .tasks import Outputs, Postprocess, Size
 
 
@@ -44,6 +45,15 @@ class LoadedModel:
             return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         raw = self.adapter.infer([to_input(images, self.pre, self.artifact.inputs[0])])
         return {s.key: _source_layout(dequantize(t, s), s) for t, s in zip(raw, self.artifact.outputs, strict=True)}
+
+    def infer_tensor(self, tensor: Array, source: TensorSpec) -> Outputs:
+        """The source graph's input (float, its layout, any batch) → outputs by source name: what the device's API
+        serves, the same whatever artifact runs (runtimes/signature.py)."""
+        step = self.fixed_batch or len(tensor)
+        parts = [self.adapter.infer([to_artifact(tensor[i : i + step], source, self.artifact.inputs[0])])
+                 for i in range(0, len(tensor), step)]
+        return {s.key: np.concatenate([_source_layout(dequantize(p[j], s), s) for p in parts])
+                for j, s in enumerate(self.artifact.outputs)}
 
     def infer_frame(self, frame_bgr: Array) -> tuple[Outputs, Transform]:
         image, tf = resize_frame(frame_bgr, self.pre)

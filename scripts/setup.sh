@@ -16,6 +16,8 @@ ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing="$missing fak
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
 command -v systemd-nspawn >/dev/null 2>&1 || missing="$missing systemd-container"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+# promtool (Debian's prometheus package) lints what /metrics and `edgectl metrics` serve.
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 # A real browser for the build report's chart test (its layout measured with the browser's own metrics).
 command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || \
   missing="$missing chromium-headless-shell fonts-dejavu-core"
@@ -45,9 +47,9 @@ fi
 stamp=.venv/.edgectl-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing edgectl with its agent, builder, dev, bench and gstreamer extras" >&2
+  echo "setup: installing edgectl with its agent (and API), builder, dev, bench, gstreamer and api-test extras" >&2
   .venv/bin/python -m pip install -q --upgrade pip >&2
-  .venv/bin/python -m pip install -q -e '.[agent,builder,dev,bench,gstreamer]' >&2
+  .venv/bin/python -m pip install -q -e '.[agent,builder,dev,bench,gstreamer,api-test]' >&2
   echo "$want" > "$stamp"
 fi
 

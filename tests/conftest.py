@@ -63,6 +63,25 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     b.stop()
 
 
+@pytest.fixture(scope="session")
+def selection_pool(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """The session's selection decisions, for agents of tests that do not test selection (support/warm.py)."""
+    from tests.support.warm import SelectionPool
+
+    return SelectionPool(tmp_path_factory.mktemp("selection-pool"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_devices(request: pytest.FixtureRequest, selection_pool: object) -> Iterator[None]:
+    """Agents start warm unless the module is marked `cold_devices` (autouse: before the module's own fixtures)."""
+    from tests.support import warm
+
+    cold = any(m.name == "cold_devices" for m in request.node.iter_markers())
+    warm.activate(None if cold else selection_pool)  # type: ignore[arg-type]
+    yield
+    warm.activate(None)
+
+
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[Broker]:
     """A broker of this test alone, for tests that kill or restart it."""

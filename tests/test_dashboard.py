@@ -40,7 +40,7 @@ def _fleet_names() -> set[str]:
 
 def _agent_names() -> set[str]:
     observed = SimpleNamespace(pipelines=[], outbox=SimpleNamespace(depth=lambda: 0, dropped=lambda: 0),
-                               messenger=None, primary=lambda: None)
+                               messenger=None, primary=lambda: None, api_stats=lambda: {})
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AgentCollector(observed))  # type: ignore[arg-type]
     return _names(generate_latest(registry).decode())
@@ -50,6 +50,6 @@ def test_every_dashboard_query_names_a_served_metric() -> None:
     doc = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for p in doc["panels"] for t in p.get("targets", [])]
     used = {name for e in exprs for name in re.findall(r"\bedge_[a-z_]+", e)}
-    served = _fleet_names() | _agent_names() | {"edge_agent_frames_total", "edge_agent_latency_ms",
+    served = _fleet_names() | _agent_names() | {"edge_agent_frames_total", "edge_agent_latency_seconds",
                                                 "edge_agent_inference_errors_total"}  # per camera: none here
     assert used and used <= served, used - served

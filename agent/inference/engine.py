@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtimes.errors import InferenceFailed, RuntimesError
+from runtimes.manifest import TensorSpec
 from runtimes.model import LoadedModel
 from runtimes.processing import Array, Transform
 from runtimes.tasks import Outputs
@@ -72,6 +73,11 @@ class Engine:
     def infer_images(self, images: Array) -> Outputs:
         """Infer model-size uint8 images (model colour order), with the same failover."""
         result: Outputs = self._run(lambda m: m.infer_images(images))
+        return result
+
+    def infer_tensor(self, tensor: Array, source: TensorSpec) -> Outputs:
+        """The source graph's input tensor (the device API's tensor requests), with the same failover."""
+        result: Outputs = self._run(lambda m: m.infer_tensor(tensor, source))
         return result
 
     def _run(self, call: Callable[[LoadedModel], Any]) -> Any:

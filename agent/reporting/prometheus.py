@@ -7,6 +7,8 @@ import logging
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from fleet.messages import ApiModelStats
+
 from ..host import ModelHost
 from ..video.pipeline import Pipeline
 from .messaging import Messenger
@@ -25,6 +27,7 @@ class Observed(Protocol):
     @property
     def messenger(self) -> Messenger: ...
     def primary(self) -> ModelHost | None: ...
+    def api_stats(self) -> dict[str, ApiModelStats]: ...
 
 
 class AgentCollector:
@@ -40,7 +43,9 @@ class AgentCollector:
         frames = CounterMetricFamily("edge_agent_frames", "Frames inferred", labels=["camera"])
         skipped = CounterMetricFamily("edge_agent_skipped_frames", "Frames dropped for newer ones", labels=["camera"])
         errors = CounterMetricFamily("edge_agent_inference_errors", "Failed inferences", labels=["camera"])
-        latency = GaugeMetricFamily("edge_agent_latency_ms", "Per-frame latency percentile", labels=["camera", "q"])
+        # Base units and a `percentile` label: promtool's lint rejects _ms and a `quantile` outside a summary.
+        latency = GaugeMetricFamily("edge_agent_latency_seconds", "Per-frame latency percentile",
+                                    labels=["camera", "percentile"])
         for p in self.agent.pipelines:
             cam = p.camera.id
             frames.add_metric([cam], p.stats.processed)
@@ -49,8 +54,9 @@ class AgentCollector:
             for q in (0.5, 0.95):
                 value = p.stats.percentile(q)
                 if value is not None:
-                    latency.add_metric([cam, str(q)], value)
+                    latency.add_metric([cam, str(int(q * 100))], value / 1000)
         yield from (frames, skipped, errors, latency)
+        yield from _api_metrics(self.agent.api_stats(), GaugeMetricFamily, CounterMetricFamily)
         yield from self._agent_metrics(GaugeMetricFamily, CounterMetricFamily, InfoMetricFamily)
 
     def _agent_metrics(self, gauge: Any, counter: Any, info: Any) -> Iterator[Any]:
@@ -70,6 +76,32 @@ class AgentCollector:
                                     "runtime": runtime or "", "executes_on": executes_on or "",
                                     "state": a.messenger.status.state})
         yield from (depth, dropped, failovers, serving)
+
+
+def _api_metrics(stats: dict[str, ApiModelStats], gauge: Any, counter: Any) -> Iterator[Any]:
+    if not stats:
+        return
+    requests = counter("edge_agent_api_requests", "Requests the inference API answered", labels=["model"])
+    rejected = counter("edge_agent_api_rejected", "Requests refused for a full queue or a missed deadline",
+                       labels=["model"])
+    latency = gauge("edge_agent_api_latency_seconds", "Request latency percentile over the last requests",
+                    labels=["model", "percentile"])
+    for model, s in stats.items():
+        requests.add_metric([model], s.requests)
+        rejected.add_metric([model], s.rejected)
+        for pct, value in ((50, s.p50_ms), (95, s.p95_ms)):
+            if value is not None:
+                latency.add_metric([model, str(pct)], value / 1000)
+    yield from (requests, rejected, latency)
+
+
+def text(agent: Observed) -> bytes:
+    """The exposition the API's /metrics serves (the same collector as metrics_port)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AgentCollector(agent))
+    return bytes(generate_latest(registry))
 
 
 def serve(agent: Observed, port: int) -> Any:

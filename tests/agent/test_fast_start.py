@@ -12,7 +12,7 @@ import pytest
 from tests.support.broker import Broker
 from tests.support.mqtt import FAST, Recorder, start_agent
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cold_devices]
 
 
 def _kinds(recorder: Recorder, device: str, since: int) -> list[tuple[str, dict[str, Any]]]:

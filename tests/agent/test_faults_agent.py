@@ -22,7 +22,7 @@ from tests.support.mqtt import FAST, Recorder, start_agent
 from tests.support.tmpfs import tmpfs
 from tests.support.updates import publish_partial, push, serving, wait_chunks
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cold_devices]
 
 
 def _no_traceback(state: Path, device: str) -> None:

@@ -16,6 +16,8 @@ from tests.support.broker import Broker
 from tests.support.mqtt import FAST, Recorder, start_agent
 from tests.support.selection import decided_with_every_core
 
+pytestmark = pytest.mark.cold_devices
+
 CFG = FollowConfig(warmup_s=2, baseline_s=3, sustain_s=3, cooldown_s=100, ratio=1.5)
 
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from edgectl.app import app
 from tests.support.broker import Broker
 from tests.support.mqtt import FAST, start_agent
+from tests.support.prom import lint
 
 pytestmark = pytest.mark.slow
 
@@ -50,11 +51,13 @@ def test_the_exporter_serves_every_device(own_broker: Broker, bundle: Path, medi
         url = line.split()[1]
         publish.single("edge/broken/telemetry", b"{not json", hostname="127.0.0.1", port=own_broker.port)
         got = _until(url, "prom-1")
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            lint(resp.read().decode())  # promtool's own rules: base units, no `quantile` outside a summary
         assert ({"device": "prom-1", "state": "online"}, 1.0) in got["edge_device_state"]
         info = got["edge_device_info"][0][0]
         assert info["device"] == "prom-1" and info["model"] and info["runtime"]
         assert {labels["camera"] for labels, _ in got["edge_camera_frames"]} == {"cam0"}
-        assert {labels["quantile"] for labels, _ in got["edge_device_latency_ms"]} == {"0.5", "0.95"}
+        assert {labels["percentile"] for labels, _ in got["edge_device_latency_seconds"]} == {"50", "95"}
         assert all(labels["device"] != "broken" for labels, _ in got["edge_device_fps"])
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(url.replace("/metrics", "/other"), timeout=5)

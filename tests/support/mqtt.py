@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 
 from builder import keys
 from tests.support.broker import Broker
+from tests.support.warm import active
 
 # Tests run one after another on a busy machine: the selection that follows the device's load would chase
 # the test runner, so it is off here and on in the test of its own (tests/agent/test_follow.py).
@@ -24,9 +25,12 @@ FAST = {"EDGE_AGENT__THRESHOLDS__SOAK_S": "2", "EDGE_AGENT__SELECTION_BUDGET_S":
 
 
 def start_agent(broker: Broker, bundle: Path | None, media: Path, state: Path, device: str,
-                *extra: str, env: dict[str, str] | None = None, source: str | None = "video_640x480.mp4"
+                *extra: str, env: dict[str, str] | None = None, source: str | None = "video_640x480.mp4",
                 ) -> subprocess.Popen[bytes]:
-    """`edge-agent run` as a real process, trusting the test signing key, telemetry every second."""
+    """`edge-agent run` as a real process, trusting the test signing key, telemetry every second; outside a
+    module marked `cold_devices`, as a device that had already selected for `bundle` (tests/support/warm.py)."""
+    if (warm := active()) is not None and bundle is not None:
+        warm.seed(state, bundle, media / source if source is not None else None)
     key = state.parent / "trusted.pem"
     key.write_bytes(keys.load().public_pem)
     cmd = [sys.executable, "-m", "agent", "run", "--device-id", device, "--broker", broker.url,
