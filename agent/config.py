@@ -172,7 +172,7 @@ class DrillConfig(Section):
 
 
 class HomeAssistantConfig(Section):
-    """MQTT discovery for Home Assistant (DESIGN.md §7): off unless asked for."""
+    """MQTT discovery for Home Assistant (docs/agent.md, "Home Assistant"): off unless asked for."""
 
     enabled: bool = False
     prefix: Annotated[str, Field(pattern=r"^[^#+]+$")] = "homeassistant"

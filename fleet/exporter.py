@@ -1,5 +1,5 @@
 """`edgectl metrics`: every device's MQTT telemetry and status as Prometheus metrics, labelled
-`device="<id>"` (DESIGN.md §7), for devices a Prometheus server cannot scrape (behind NAT, on cellular).
+`device="<id>"` (docs/fleet.md, `metrics`), for devices a Prometheus server cannot scrape (behind NAT, on cellular).
 
 The text exposition format (0.0.4) is written here, so the laptop needs no prometheus-client. State is
 judged as `edgectl status` judges it (a silent device turns stale, then offline, with no will needed)."""
@@ -101,7 +101,7 @@ def _cameras(telemetry: dict[str, Telemetry]) -> list[str]:
 
 
 def _quality(cams: list[tuple[dict[str, str], CameraStats]]) -> list[str]:
-    """Each camera's quality over the last telemetry interval (DESIGN.md §7 `quality`)."""
+    """Each camera's quality over the last telemetry interval (telemetry `quality`, docs/agent.md)."""
     qs = [(k, s.quality) for k, s in cams if s.quality is not None]
     bins = [({**k, "bin": f"{i / len(q.confidence_hist):.1f}"}, float(n)) for k, q in qs
             for i, n in enumerate(q.confidence_hist)]

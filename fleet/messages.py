@@ -19,7 +19,7 @@ MAX_PAYLOAD = 1 << 20  # larger messages on a control topic are hostile or broke
 
 State = Literal["online", "offline", "updating", "degraded"]
 class Phase(str, Enum):
-    """An update's phases in the order they run (DESIGN.md §5), then how it ended.
+    """An update's phases in the order they run (docs/agent.md "Updates"), then how it ended.
 
     `str, Enum` rather than StrEnum, which is 3.11+: the device side runs on 3.10 (JetPack 6). The two
     methods give StrEnum's behaviour, so f-strings and logs show the value on every version."""

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "edge"
-DEFAULT_MODEL = "default"  # the model whose desired state is `<prefix>/<device>/desired` (DESIGN.md §3)
+DEFAULT_MODEL = "default"  # the model whose desired state is `<prefix>/<device>/desired`
 BUNDLES = "bundles"
 FLEET = "_fleet"  # fleet-wide topics (the status ping); like BUNDLES, never a device id
 RESERVED = (BUNDLES, FLEET)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The agent on an emulated arm64 Debian 12 (DESIGN.md §8): install from this checkout with PyPI's aarch64
+# The agent on an emulated arm64 Debian 12 (docs/agent.md "Devices"): install from this checkout with PyPI's aarch64
 # wheels, `edge-agent probe`, `edge-agent select` on the demo bundle, and a short `edge-agent run` against a
 # private mosquitto on loopback. Prints one JSON object (bench/results-arm64.json keeps the last one).
 #

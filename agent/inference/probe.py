@@ -46,7 +46,7 @@ class RuntimeFound(Typed):
         return self.unavailable is None
 
     def as_dict(self) -> dict[str, Any]:
-        """DESIGN.md §7: `{"version", "devices"}` or `{"unavailable": reason}`."""
+        """`edge-agent probe --json`'s runtime entry: `{"version", "devices"}` or `{"unavailable": reason}`."""
         if self.unavailable is not None:
             return {"unavailable": self.unavailable}
         return {"version": self.version, "devices": self.devices, **({"notes": self.notes} if self.notes else {})}

@@ -1,4 +1,4 @@
-"""A model update, as DESIGN.md §5 says: desired → fetch missing chunks → verify → stage → check and select
+"""A model update, as docs/agent.md describes: desired → fetch missing chunks → verify → stage → check and select
 on the device → switch while the old model serves → soak → commit, or roll back. Every phase is an event,
 shows in status and is written to the store first, so a restart resumes or rolls back."""
 
