@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +12,9 @@ from fleet.errors import FleetError
 from runtimes.errors import RuntimesError
 
 from .output import emit_json, err, fail, first_line, stdout_to_log
+
+if TYPE_CHECKING:  # the converters load only when a build runs
+    from builder.api import BuildRequest
 
 cache_app = typer.Typer(help="The build cache: targets kept by what decides them.", no_args_is_help=True)
 toolchain_app = typer.Typer(help="Isolated converter environments (explicit installs only).", no_args_is_help=True)
@@ -55,14 +58,21 @@ def build(
 ) -> None:
     """Build a signed bundle of per-target artifacts from one model."""
     from builder import api  # lazy: `edgectl status` on a laptop never imports the converters
-    from builder.errors import BuilderError, BuildFailed
 
-    request = api.BuildRequest(
+    _run_build(api.BuildRequest(
         model=model, calib=calib, val=val, out=out, targets=targets, name=name, version=version, labels=labels,
         task=task, preprocess=preprocess, postprocess=postprocess, input_name=input_name,
         input_shapes=input_shape or [], min_top1=min_top1, min_top5=min_top5, min_top1_fp16=min_top1_fp16,
         min_agreement=min_agreement, min_agreement_fp16=min_agreement_fp16, recovery_budget_s=recovery_budget,
-        strict=strict, force=force, cache_dir=cache_dir, use_cache=not no_cache)
+        strict=strict, force=force, cache_dir=cache_dir, use_cache=not no_cache), as_json)
+
+
+def _run_build(request: BuildRequest, as_json: bool) -> None:
+    """Run a build and turn its failures into one line (the summary too with --json)."""
+    from builder import api
+    from builder.errors import BuilderError, BuildFailed
+
+    model, strict = request.model, request.strict
     try:
         with stdout_to_log():
             summary = api.build(request, console=err)
