@@ -36,6 +36,7 @@ class Host:
 
     def __init__(self, root: Path, options: dict[str, Any]) -> None:
         self.name, self.root, self.options = "default", root, options
+        self.pipelines: list[Any] = []
         self.serving: Any = self.fresh()
 
     def fresh(self) -> Any:
