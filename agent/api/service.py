@@ -126,6 +126,10 @@ class ModelService:
         return outputs
 
     def _submit(self, kind: Kind, data: Any) -> Any:
+        if len(data) > self.cfg.max_request_batch:
+            self.stats.refused(busy=False)
+            raise ApiError(413, f"model {self.name}: a batch of {len(data)} is more than max_request_batch "
+                           f"({self.cfg.max_request_batch})")
         started = time.monotonic()
         job = Job(kind, data, started + self.cfg.deadline_ms / 1000)
         try:

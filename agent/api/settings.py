@@ -43,6 +43,7 @@ class ApiConfig(BaseModel):
     deadline_ms: Annotated[float, Field(gt=0)] = 2000.0  # a request not answered by then is answered 503
     max_request_mb: Annotated[float, Field(gt=0)] = 32.0
     max_image_pixels: Annotated[int, Field(gt=0)] = 40_000_000
+    max_request_batch: Annotated[int, Field(gt=0)] = 64  # images or tensor rows in one request
 
     @field_validator("listen", "grpc_listen")
     @classmethod

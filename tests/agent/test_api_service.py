@@ -151,6 +151,10 @@ def test_a_full_queue_is_429_and_a_missed_deadline_503(fake: Path) -> None:
         assert any(isinstance(r, Busy) for r in results) and any(isinstance(r, dict) for r in results)
     finally:
         svc.stop()
+    small = ModelService(Host(fake, {}), ApiConfig(max_request_batch=2))
+    with pytest.raises(ApiError, match="max_request_batch"):
+        small.tensor(_x(3))
+    small.stop()
     late = ModelService(Host(fake, {"latency_ms": 300}), ApiConfig(deadline_ms=100))
     try:
         with pytest.raises(Late, match="100 ms"):
