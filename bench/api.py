@@ -73,12 +73,12 @@ def _config(tmp: Path, media: Path, http: str, grpc: str) -> Path:
     return path
 
 
-def _ready(url: str) -> None:
+def _ready(url: str, path: str = "/v2/health/ready") -> None:
     stop = threading.Event()
     for _ in range(600):
         try:
             conn = http.client.HTTPConnection(url, timeout=2)
-            conn.request("GET", "/v2/health/ready")
+            conn.request("GET", path)
             if conn.getresponse().status == 200:
                 return
         except OSError:
@@ -266,7 +266,7 @@ def main() -> None:
     try:
         selected = watch.selected()
         _ready(api)
-        _ready_naive(f"127.0.0.1:{naive_port}")
+        _ready(f"127.0.0.1:{naive_port}", "/docs")
         jpeg = bytes(cv2.imencode(".jpg", cv2.imread(str(sorted((media / "val").iterdir())[0])))[1])
         mark = len(watch.telemetry)
         threading.Event().wait(12)
@@ -286,18 +286,6 @@ def main() -> None:
         proc.wait(30)
         b.stop()
 
-
-def _ready_naive(url: str) -> None:
-    stop = threading.Event()
-    for _ in range(300):
-        try:
-            conn = http.client.HTTPConnection(url, timeout=2)
-            conn.request("GET", "/docs")
-            conn.getresponse().read()
-            return
-        except OSError:
-            stop.wait(0.2)
-    raise RuntimeError("the naive server never started")
 
 
 if __name__ == "__main__":

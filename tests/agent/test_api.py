@@ -27,6 +27,7 @@ from tests.support.broker import Broker, free_port
 from tests.support.mqtt import FAST, Recorder, start_agent
 from tests.support.prom import lint
 from tests.support.updates import push, serving
+from tests.support.video import still_video
 from tests.support.warm import active
 
 pytestmark = pytest.mark.slow
@@ -60,19 +61,6 @@ class Device:
                                 sel["runtime"], sel["settings"]), b.manifest
 
 
-def _still(photo: Path, out: Path) -> np.ndarray:
-    frame = cv2.resize(cv2.imread(str(photo)), (640, 480))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 15, (640, 480))
-    for _ in range(30):
-        writer.write(frame)
-    writer.release()
-    cap = cv2.VideoCapture(str(out))
-    ok, decoded = cap.read()
-    cap.release()
-    assert ok
-    return np.asarray(decoded)
-
-
 def _config(tmp: Path, bundles: dict[str, Path], media: Path, http: str, grpc: str) -> Path:
     token = tmp / "token"
     token.write_text(TOKEN + "\n")
@@ -102,7 +90,7 @@ def wait_ready(url: str, headers: dict[str, str] | None = None, timeout: float =
 def device(tmp_path_factory: pytest.TempPathFactory, bundle: Path, face_bundle: Path, mesh_bundle: Path,
            media: Path) -> Iterator[Device]:
     tmp = tmp_path_factory.mktemp("api")
-    still = _still(sorted((media / "faces_val").iterdir())[3], tmp / "still.mp4")
+    still = still_video(sorted((media / "faces_val").iterdir())[3], tmp / "still.mp4")
     broker = Broker(free_port(), tmp / "mosquitto").start()
     recorder = Recorder(broker.port, ["edge/#"], client_id="api-recorder")
     http, grpc = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -17,25 +16,12 @@ from runtimes.model import LoadedModel
 from runtimes.tasks import Answer
 from tests.support.broker import Broker
 from tests.support.mqtt import FAST, Recorder, start_agent
+from tests.support.video import still_video
 
 pytestmark = pytest.mark.slow
 CASES = {  # bundle fixture: the photo folder its still camera shows
     "face_bundle": "faces_val", "text_bundle": "text_val", "mesh_bundle": "facecrops_val",
     "orientation_bundle": "textlines_val"}
-
-
-def _still_video(photo: Path, out: Path) -> np.ndarray:
-    """A 2-second video of one photo at 640x480 (the codec's own rendering is what both sides see)."""
-    frame = cv2.resize(cv2.imread(str(photo)), (640, 480))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 15, (640, 480))
-    for _ in range(30):
-        writer.write(frame)
-    writer.release()
-    cap = cv2.VideoCapture(str(out))
-    ok, decoded = cap.read()
-    cap.release()
-    assert ok
-    return np.asarray(decoded)
 
 
 def _answer(bundle: Path, frame: np.ndarray, target: str, runtime: str, settings: dict[str, object]) -> Answer:
@@ -73,7 +59,7 @@ def test_agent_serves_the_task(fixture: str, request: pytest.FixtureRequest, own
     bundle: Path = request.getfixturevalue(fixture)
     task = open_bundle(bundle).manifest.task
     photo = sorted((media / CASES[fixture]).iterdir())[3]
-    frame = _still_video(photo, tmp_path / "still.mp4")
+    frame = still_video(photo, tmp_path / "still.mp4")
     device = f"task-{task}"
     agent = start_agent(own_broker, bundle, tmp_path, tmp_path / "state", device, env=FAST, source="still.mp4")
     try:
