@@ -34,18 +34,18 @@ class Target:
         """Refusals the agent accounted for: one per event, plus those its rate limit reported as a count."""
         return sum(_refusals(d) for d in self.recorder.of(f"{DEVICE}/events") if d["kind"] == "rejected")
 
+    def send(self, topic: str, payload: bytes) -> None:
+        """Publish without waiting for its refusal: every refusal is counted once all are sent (a round trip
+        per payload made this module take four minutes)."""
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+        self.sent += 1
+
 
 def _refusals(event: dict[str, object]) -> int:
     data = event.get("data") or {}
     suppressed = int(data.get("suppressed", 0)) if isinstance(data, dict) else 0
     summary_only = str(event.get("message", "")).endswith("not reported one by one")  # the flush after a flood
     return suppressed + (0 if summary_only else 1)
-
-    def send(self, topic: str, payload: bytes) -> None:
-        """Publish without waiting for its refusal: every refusal is counted once all are sent (a round trip
-        per payload made this module take four minutes)."""
-        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
-        self.sent += 1
 
 
 @pytest.fixture(scope="module")
