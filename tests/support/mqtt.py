@@ -31,6 +31,8 @@ def start_agent(broker: Broker, bundle: Path | None, media: Path, state: Path, d
     module marked `cold_devices`, as a device that had already selected for `bundle` (tests/support/warm.py)."""
     if (warm := active()) is not None and bundle is not None:
         warm.seed(state, bundle, media / source if source is not None else None)
+        if source is None:  # the cameras come from a config: a file camera's decision is the pipeline one
+            warm.seed(state, bundle, media / "video_640x480.mp4")
     key = state.parent / "trusted.pem"
     key.write_bytes(keys.load().public_pem)
     cmd = [sys.executable, "-m", "agent", "run", "--device-id", device, "--broker", broker.url,
