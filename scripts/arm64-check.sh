@@ -16,7 +16,7 @@ RUN_S=${ARM64_RUN_S:-240}
 log() { echo "arm64-check: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || { echo "arm64-check: run as root (debootstrap, chroot, binfmt)" >&2; exit 2; }
-bash scripts/setup.sh >/dev/null   # the host side: venv, mosquitto, media, the demo bundle's builder
+bash scripts/setup.sh demo >/dev/null   # the host side: venv, mosquitto, media, the demo bundle's builder
 
 # -- qemu-user for aarch64 binaries --------------------------------------------------------------------------
 if ! command -v qemu-aarch64-static >/dev/null 2>&1 || ! command -v update-binfmts >/dev/null 2>&1; then

@@ -3,7 +3,7 @@
 # on the demo video; show `edgectl status`; build v2 and push it; show the device on v2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh demo
 export EDGECTL_HOME=${EDGECTL_HOME:-$PWD/.cache/demo-home}
 M=.cache/media
 OUT=out
