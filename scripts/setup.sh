@@ -53,7 +53,7 @@ fi
 stamp=.venv/.edgectl-installed
 hash=$(sha256sum pyproject.toml | cut -d' ' -f1)
 have=$(cat "$stamp" 2>/dev/null || true)
-extras='agent,builder'
+extras='agent,builder,media'
 [ "$PROFILE" = test ] && extras='agent,builder,dev,bench,gstreamer,api-test'
 # The test set includes the demo's: a venv set up for the tests serves the demo as it is.
 if [ "$have" != "$hash-test" ] && [ "$have" != "$hash-$PROFILE" ]; then
