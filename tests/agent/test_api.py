@@ -67,7 +67,7 @@ def _config(tmp: Path, bundles: dict[str, Path], media: Path, http: str, grpc: s
     config = tmp / "agent.toml"
     config.write_text(f'[models]\nfaces = "{bundles["faces"]}"\nmesh = "{bundles["mesh"]}"\n\n'
                       f'[[cameras]]\nid = "shelf"\nsource = "{media / "video_640x480.mp4"}"\ninfer_fps = 5\n\n'
-                      f'[[cameras]]\nid = "door"\nsource = "{tmp / "still.mp4"}"\nmodel = "faces"\ninfer_fps = 5\n\n'
+                      f'[[cameras]]\nid = "door"\nsource = "{tmp / "still.avi"}"\nmodel = "faces"\ninfer_fps = 5\n\n'
                       f'[api]\nlisten = "{http}"\ngrpc_listen = "{grpc}"\ntoken_file = "{token}"\n')
     return config
 
@@ -90,14 +90,14 @@ def wait_ready(url: str, headers: dict[str, str] | None = None, timeout: float =
 def device(tmp_path_factory: pytest.TempPathFactory, bundle: Path, face_bundle: Path, mesh_bundle: Path,
            media: Path) -> Iterator[Device]:
     tmp = tmp_path_factory.mktemp("api")
-    still = still_video(sorted((media / "faces_val").iterdir())[3], tmp / "still.mp4")
+    still = still_video(sorted((media / "faces_val").iterdir())[3], tmp / "still.avi")
     broker = Broker(free_port(), tmp / "mosquitto").start()
     recorder = Recorder(broker.port, ["edge/#"], client_id="api-recorder")
     http, grpc = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     bundles = {"default": bundle, "faces": face_bundle, "mesh": mesh_bundle}
     pool = active()
     if pool is not None:  # the named models start warm too (start_agent seeds the default one)
-        pool.seed(tmp / "state", face_bundle, tmp / "still.mp4")
+        pool.seed(tmp / "state", face_bundle, tmp / "still.avi")
         pool.seed(tmp / "state", mesh_bundle, None)
     proc = start_agent(broker, bundle, media, tmp / "state", DEVICE, "--config",
                        str(_config(tmp, bundles, media, http, grpc)), env=FAST, source=None)

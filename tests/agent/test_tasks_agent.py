@@ -59,9 +59,9 @@ def test_agent_serves_the_task(fixture: str, request: pytest.FixtureRequest, own
     bundle: Path = request.getfixturevalue(fixture)
     task = open_bundle(bundle).manifest.task
     photo = sorted((media / CASES[fixture]).iterdir())[3]
-    frame = still_video(photo, tmp_path / "still.mp4")
+    frame = still_video(photo, tmp_path / "still.avi")
     device = f"task-{task}"
-    agent = start_agent(own_broker, bundle, tmp_path, tmp_path / "state", device, env=FAST, source="still.mp4")
+    agent = start_agent(own_broker, bundle, tmp_path, tmp_path / "state", device, env=FAST, source="still.avi")
     try:
         got = recorder.wait_for(lambda t, d: t == f"edge/{device}/results", 90)
         assert got["task"] == task
