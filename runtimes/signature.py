@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ProcessingError
-from .manifest import Manifest, TensorSpec
+from .manifest import Artifact, Manifest, TensorSpec
 from .processing import Array
 
 # Artifacts converted from the ONNX source keep its input layout; TFLite's are NHWC whatever the source was.
@@ -17,11 +17,10 @@ _SOURCE_LAYOUT_FORMATS = ("onnx", "openvino", "tensorrt")
 def source_input(manifest: Manifest) -> TensorSpec:
     """The FP32 source graph's input as the builder read it (the ONNX FP32 artifact's, else any ONNX-derived
     artifact's in float); batch -1 where the artifact fixed it to 1, since a client may send several."""
-    ordered = sorted(manifest.artifacts, key=lambda a: (a.format not in _SOURCE_LAYOUT_FORMATS,
-                                                        a.precision != "fp32"))
-    if not ordered:
+    first = _nearest_source(manifest)
+    if first is None:
         raise ProcessingError(f"bundle {manifest.name}: no artifact to read the model's input from")
-    spec = ordered[0].inputs[0]
+    spec = first.inputs[0]
     shape = [-1, *spec.shape[1:]] if spec.shape else spec.shape
     return TensorSpec(name=spec.name, shape=shape, dtype=spec.dtype if spec.quant is None else "float32",
                       layout=spec.layout)
@@ -29,11 +28,16 @@ def source_input(manifest: Manifest) -> TensorSpec:
 
 def source_outputs(manifest: Manifest) -> list[TensorSpec]:
     """The outputs a client gets: by source name, float, in the source layout (batch first)."""
-    ordered = sorted(manifest.artifacts, key=lambda a: (a.format not in _SOURCE_LAYOUT_FORMATS,
-                                                        a.precision != "fp32"))
-    if not ordered:
+    first = _nearest_source(manifest)
+    if first is None:
         return []
-    return [TensorSpec(name=s.key, shape=[-1, *_source_shape(s)[1:]], dtype="float32") for s in ordered[0].outputs]
+    return [TensorSpec(name=s.key, shape=[-1, *_source_shape(s)[1:]], dtype="float32") for s in first.outputs]
+
+
+def _nearest_source(manifest: Manifest) -> Artifact | None:
+    """The artifact closest to the source graph: ONNX-derived (its layout) and FP32 first."""
+    return min(manifest.artifacts, key=lambda a: (a.format not in _SOURCE_LAYOUT_FORMATS, a.precision != "fp32"),
+               default=None)
 
 
 def _source_shape(spec: TensorSpec) -> list[int]:

@@ -14,7 +14,7 @@ from ..errors import ApiError
 from .images import decode_images
 from .registry import Api
 from .service import ModelService
-from .tensors import DTYPES, Tensor, Value, bad
+from .tensors import DTYPES, Tensor, Value, bad, datatype
 
 ANSWER = "answer"  # the task-level output: one JSON answer per image
 EXTENSIONS = ["binary_tensor_data", "model_repository"]
@@ -27,12 +27,8 @@ def server_metadata() -> dict[str, Any]:
 def model_metadata(svc: ModelService) -> dict[str, Any]:
     manifest, source = svc.manifest(), svc.source()
     return {"name": svc.name, "versions": [str(manifest.version)], "platform": f"edgectl_{manifest.task}",
-            "inputs": [{"name": source.name, "datatype": _dtype_name(source.dtype), "shape": source.shape}],
+            "inputs": [{"name": source.name, "datatype": datatype(source.dtype), "shape": source.shape}],
             "outputs": [{"name": o.name, "datatype": "FP32", "shape": o.shape} for o in source_outputs(manifest)]}
-
-
-def _dtype_name(dtype: str) -> str:
-    return next((k for k, v in DTYPES.items() if v == dtype), "FP32")
 
 
 def model(api: Api, name: str, version: str | None) -> ModelService:
@@ -63,7 +59,7 @@ def _tensor(svc: ModelService, tensor: Tensor) -> dict[str, Value]:
                   f"(or send images as a BYTES input)")
     if DTYPES[tensor.datatype] != source.dtype:
         raise bad("inputs[0].datatype", f"{tensor.datatype}; the model's input {source.name} is "
-                  f"{_dtype_name(source.dtype)}")
+                  f"{datatype(source.dtype)}")
     if isinstance(tensor.value, list):
         raise bad("inputs[0]", "not a numeric tensor")
     try:
